@@ -1,0 +1,1 @@
+"""Pretraining recipes for BERT and RoBERTa on the Hugging Face stack."""
