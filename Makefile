@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the suite).
+# Both set up .venv themselves; `make install` is that set-up alone and is idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install data demo test lint format bench clean
+
+install: $(STAMP)
+
+# Re-installs only when a requirements file changed; a second `make install` does nothing.
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+data: install
+	$(PY) -m recipes.corpus
+
+demo: data
+	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml
+	$(PY) -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml --overwrite_output_dir true
+	$(PY) -m recipes.fill_mask --model outputs/roberta-tiny \
+		"Good <mask>, my lord." \
+		"I pray you, tell me what you <mask>." \
+		"What is your <mask>?"
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: data
+	$(PY) -m benchmarks.bench
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,256 @@
+"""Configuration: one home for every knob, typed, with help strings.
+
+A run is a YAML file plus command-line overrides:
+
+    python -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml --max_steps 50
+
+Order of precedence, lowest first: dataclass defaults, the recipe's `TRAINING_DEFAULTS`, the
+YAML file, the command line. Every key must name a field: an unknown or misspelt key is an error
+with a suggestion, never silently dropped (run_mlm.py's `config_overrides` string and untyped
+`cfg.get(key, default)` both swallow typos).
+
+Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the model config
+class itself, so every `RobertaConfig`/`BertConfig` field is accepted and nothing else is.
+"""
+
+import argparse
+import dataclasses
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from transformers import HfArgumentParser, PretrainedConfig
+
+from recipes.errors import UserError
+
+
+@dataclass
+class DataSourceArguments:
+    """Where text comes from. Shared by tokenizer training and pretraining."""
+
+    train_files: list[str] | None = field(
+        default=None,
+        metadata={"help": "Local .txt/.jsonl/.json/.parquet/.csv files or globs to train on."},
+    )
+    validation_files: list[str] | None = field(
+        default=None, metadata={"help": "Local held-out files or globs (optional)."}
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id, e.g. HuggingFaceFW/fineweb-2."}
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "The Hub dataset's config, e.g. pes_Arab."}
+    )
+    text_column: str = field(default="text", metadata={"help": "Column that holds the text."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Stream the dataset instead of downloading and caching it all."},
+    )
+    text_sample_by: str = field(
+        default="paragraph",
+        metadata={
+            "help": "For .txt files: one example per 'line', 'paragraph' (blank-line separated) "
+            "or 'document' (whole file).",
+            "choices": ["line", "paragraph", "document"],
+        },
+    )
+    on_decode_error: str = field(
+        default="error",
+        metadata={
+            "help": "A .txt file that is not valid UTF-8: 'error' stops with the file's name; "
+            "'skip' drops the undecodable lines and reports how many.",
+            "choices": ["error", "skip"],
+        },
+    )
+
+    def __post_init__(self):
+        if not self.train_files and not self.dataset_name:
+            raise UserError("no data: set `train_files` (local files or globs) or `dataset_name`.")
+        if self.train_files and self.dataset_name:
+            raise UserError("set either `train_files` or `dataset_name`, not both.")
+
+
+@dataclass
+class DataArguments(DataSourceArguments):
+    """Data and tokenization for masked-LM pretraining (run_mlm.py's names)."""
+
+    tokenizer_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Folder written by tokenizer_training (or a Hub id)."},
+    )
+    validation_split_percentage: float = field(
+        default=5.0,
+        metadata={"help": "Without a validation split, hold out this % of the training data."},
+    )
+    streaming_validation_examples: int = field(
+        default=1000,
+        metadata={"help": "With streaming, hold out the first N examples for validation."},
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per training example."})
+    mlm_probability: float = field(
+        default=0.15, metadata={"help": "Share of tokens selected for masking (BERT: 0.15)."}
+    )
+    line_by_line: bool = field(
+        default=False,
+        metadata={
+            "help": "One example per non-empty line, padded (the tutorial's way). Default: "
+            "concatenate and chunk into full blocks, which wastes no compute on padding."
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for tokenization (default: all cores)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train even if output_dir already holds a finished model."},
+    )
+    language: str | None = field(
+        default=None, metadata={"help": "ISO code(s) of the text's language, for the model card."}
+    )
+    license: str | None = field(default=None, metadata={"help": "License for the model card."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.tokenizer_name_or_path:
+            raise UserError(
+                "`tokenizer_name_or_path` is not set: train one with "
+                "`python -m tokenizer_training.train_tokenizer --config "
+                "tokenizer_training/configs/bytelevel-bpe.yaml` and point to its output_dir."
+            )
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise UserError(f"`mlm_probability` must be in (0, 1), got {self.mlm_probability}.")
+        if self.max_seq_length < 8:
+            raise UserError(f"`max_seq_length` must be at least 8, got {self.max_seq_length}.")
+        if not 0.0 < self.validation_split_percentage < 50.0:
+            raise UserError("`validation_split_percentage` must be in (0, 50).")
+
+
+# Recipe defaults that differ from TrainingArguments' own. YAML and the command line override.
+TRAINING_DEFAULTS = {
+    "output_dir": "outputs/run",
+    "eval_strategy": "steps",
+    "eval_steps": 500,
+    "logging_steps": 50,
+    "save_steps": 500,
+    "save_total_limit": 2,
+    "learning_rate": 5e-4,
+    "weight_decay": 0.01,
+    "adam_beta2": 0.98,  # RoBERTa's value: steadier with large batches than 0.999
+    "warmup_steps": 0.06,  # a float < 1 is a ratio of the total steps (RoBERTa: 6%)
+    "lr_scheduler_type": "linear",
+    # Our datasets hold only the columns the collator needs (`special_tokens_mask` included,
+    # which the model's forward does not take), so Trainer must not drop "unused" ones.
+    "remove_unused_columns": False,
+    "include_num_input_tokens_seen": "non_padding",
+    "disable_tqdm": False,
+    "report_to": "none",
+}
+
+
+def model_config_arguments(config_class: type[PretrainedConfig], derived: set[str]) -> type:
+    """A dataclass with one optional field per model-shape field of `config_class`.
+
+    Fields come from the config class itself (minus the generic PretrainedConfig ones and the
+    ones we derive from the tokenizer), so a misspelt model key is an unknown key.
+    """
+    generic = set(PretrainedConfig().to_dict())
+    # decoder-only knobs mean nothing for an encoder; `use_cache` would also collide with
+    # TrainingArguments' own field of that name
+    generic |= {"use_cache", "is_decoder", "add_cross_attention"}
+    defaults = config_class().to_dict()
+    fields = []
+    for name, default in defaults.items():
+        if name in generic or name in derived or default is None or name.startswith("_"):
+            continue
+        if type(default) not in (int, float, bool, str):
+            continue
+        help_text = f"{config_class.__name__}.{name} (default {default!r})."
+        fields.append(
+            (name, type(default) | None, field(default=None, metadata={"help": help_text}))
+        )
+    return dataclasses.make_dataclass(f"{config_class.__name__}Arguments", fields)
+
+
+def model_overrides(model_config_args) -> dict:
+    """The model-shape fields the user set, ready for `config_class(**overrides)`."""
+    return {k: v for k, v in dataclasses.asdict(model_config_args).items() if v is not None}
+
+
+# Keys users carry over from older transformers or run_mlm.py, and what to use instead.
+RENAMED_KEYS = {
+    "evaluation_strategy": "eval_strategy",
+    "warmup_ratio": "warmup_steps (a float below 1 is read as a ratio)",
+    "no_cuda": "use_cpu",
+    "logging_dir": "the TENSORBOARD_LOGGING_DIR environment variable",
+    "tokenizer_name": "tokenizer_name_or_path",
+    "max_position_embedding": "max_position_embeddings (it is derived from max_seq_length)",
+    "per_gpu_train_batch_size": "per_device_train_batch_size",
+    "per_gpu_eval_batch_size": "per_device_eval_batch_size",
+}
+
+
+def _unknown_key_error(key: str, known: list[str], where: str) -> UserError:
+    hint = RENAMED_KEYS.get(key)
+    if hint is None:
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+        hint = " or ".join(close) if close else None
+    fix = f" Did you mean {hint}?" if hint else " Run with --help to list every field."
+    return UserError(f"unknown config key `{key}` in {where}.{fix}")
+
+
+def parse_config(dataclass_types: list[type], argv: list[str] | None = None, defaults=None):
+    """Parse `--config FILE.yaml` plus `--field value` overrides into the given dataclasses.
+
+    YAML values keep their YAML types and go straight into the dataclasses (argparse would
+    push string defaults through its type converters); command-line values are converted by
+    the argparse types HfArgumentParser derives from the field annotations.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(dataclass_types, allow_abbrev=False)
+    parser.add_argument("--config", type=str, default=None, help="A YAML file of fields.")
+    if "-h" in argv or "--help" in argv:
+        parser.parse_args(["--help"])  # prints every field with its help and default; exits
+    known = sorted(a.dest for a in parser._actions if a.dest not in ("help", "config"))
+
+    # Only what the command line names explicitly: no argparse defaults.
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    for token in argv:
+        name = token[2:].split("=")[0] if token.startswith("--") else None
+        if name and name != "config" and name not in known:
+            if not (name.startswith("no_") and name[3:] in known):
+                raise _unknown_key_error(name, known, "the command line")
+    try:
+        cli = vars(parser.parse_args(argv))
+    except SystemExit as exit_:  # argparse already printed what is wrong
+        raise SystemExit(2) from exit_
+    config_path = cli.pop("config", None)
+
+    values = dict(defaults or {})
+    if config_path is not None:
+        values.update(_load_yaml(Path(config_path), known))
+    values.update(cli)
+    try:
+        parsed = parser.parse_dict(values)
+    except ValueError as err:  # TrainingArguments validates in __post_init__
+        raise UserError(f"invalid training argument: {err}") from None
+    except TypeError as err:
+        raise UserError(f"invalid config value: {err}") from None
+    return list(parsed)
+
+
+def _load_yaml(path: Path, known: list[str]) -> dict:
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist.")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path} must be a mapping of `field: value` lines.")
+    for key in loaded:
+        if key not in known:
+            raise _unknown_key_error(key, known, str(path))
+    return loaded

@@ -1,0 +1,53 @@
+"""Try a masked language model: print the top-k fillers for each masked text.
+
+    python -m recipes.fill_mask --model outputs/roberta-tiny "Good <mask>, my lord."
+    python -m recipes.fill_mask --model user/my-roberta --top_k 10 "..."
+
+Write the mask as `<mask>` or `[MASK]`, whichever the model uses: it is replaced by the
+model's own mask token. Works with a local folder or a Hub id, using stock transformers only.
+"""
+
+import argparse
+import re
+
+from transformers import pipeline
+
+from recipes.errors import UserError, exit_on_user_error
+
+MASK_SPELLINGS = re.compile(r"<mask>|\[MASK\]")
+
+
+def fill_mask(model: str, texts: list[str], top_k: int = 5) -> list[list[dict]]:
+    try:
+        fill = pipeline("fill-mask", model=model, tokenizer=model, top_k=top_k)
+    except OSError as err:
+        raise UserError(f"cannot load a model from `{model}`: {err}") from None
+    mask = fill.tokenizer.mask_token
+    results = []
+    for text in texts:
+        if not MASK_SPELLINGS.search(text):
+            raise UserError(
+                f"{text!r} has no mask: write <mask> or [MASK] where a word is missing."
+            )
+        prepared = MASK_SPELLINGS.sub(mask, text)
+        out = fill(prepared)
+        # one mask gives a list of candidates; several masks give one list per mask
+        results.append(out if isinstance(out[0], dict) else out[0])
+    return results
+
+
+@exit_on_user_error
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="Output folder of a recipe, or Hub id.")
+    parser.add_argument("--top_k", type=int, default=5)
+    parser.add_argument("texts", nargs="+", help="Texts containing <mask> (or [MASK]).")
+    args = parser.parse_args(argv)
+    for text, candidates in zip(args.texts, fill_mask(args.model, args.texts, args.top_k)):
+        print(f"\n{text}")
+        for c in candidates:
+            print(f"  {c['score']:6.3f}  {c['token_str'].strip()!r:<16} {c['sequence']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Evaluation metrics computed locally (no `evaluate.load`, which fetches scripts from the Hub).
+
+With the sparse head the model returns one logit row per masked token; with the stock head it
+returns (batch, seq, vocab). `preprocess_logits_for_metrics` reduces either to argmax ids
+before Trainer gathers them, so evaluation never holds vocab-sized tensors for the whole set.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+
+def argmax_logits(logits, labels):
+    """Predicted ids in the labels' (batch, seq) shape, -100 where nothing was masked.
+
+    Sparse-head logits (one row per masked token) are scattered back to their positions:
+    Trainer's gathering trims the last batch by its number of *examples*, so predictions
+    must be batch-shaped to survive it. BERT's tuple becomes (MLM ids, NSP ids)."""
+    if isinstance(logits, tuple):
+        return (argmax_logits(logits[0], labels), logits[1].argmax(dim=-1))
+    ids = logits.argmax(dim=-1)
+    if ids.shape == labels.shape:
+        return ids
+    preds = torch.full_like(labels, -100)
+    preds[labels != -100] = ids
+    return preds
+
+
+def masked_accuracy(predictions: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy over masked tokens, and the accuracy of always predicting the most frequent
+    masked token (the bar a model that learned nothing would reach)."""
+    targets = labels[labels != -100]
+    preds = predictions[labels != -100]
+    if targets.size == 0:
+        return {"accuracy": float("nan"), "majority_baseline_accuracy": float("nan")}
+    majority = np.bincount(targets).max() / targets.size
+    return {
+        "accuracy": float((preds == targets).mean()),
+        "majority_baseline_accuracy": float(majority),
+    }
+
+
+def compute_mlm_metrics(eval_pred) -> dict:
+    return masked_accuracy(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids))
+
+
+def add_perplexity(metrics: dict, prefix: str = "eval") -> dict:
+    loss = metrics.get(f"{prefix}_loss")
+    if loss is not None:
+        metrics["perplexity"] = math.exp(loss) if loss < 50 else float("inf")
+    return metrics

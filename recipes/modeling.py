@@ -1,0 +1,192 @@
+"""Model tweaks: config derived from the tokenizer, and a masked-LM head run only where needed.
+
+Correct by construction: vocabulary size and the pad/bos/eos ids always come from the
+tokenizer (a fresh tokenizer's ids differ from RobertaConfig's defaults), and RoBERTa's
+position table is sized for its offset (positions start at pad_token_id + 1).
+"""
+
+import types
+
+import torch
+import torch.nn.functional as F
+from transformers import BertConfig, RobertaConfig
+from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
+
+from recipes.errors import UserError
+
+# Fields the recipes derive; a user setting one of them would only create a mismatch.
+DERIVED_FIELDS = {"vocab_size", "pad_token_id", "bos_token_id", "eos_token_id"}
+
+
+def check_tokenizer(tokenizer, path: str, max_seq_length: int) -> None:
+    if tokenizer.mask_token is None:
+        raise UserError(
+            f"the tokenizer in {path} has no mask token, so masked-LM training cannot mask "
+            "anything. Save it with tokenizer_training (it records <mask>/[MASK] in "
+            "tokenizer_config.json) or set `mask_token` when saving."
+        )
+    if tokenizer.pad_token is None:
+        raise UserError(f"the tokenizer in {path} has no pad token; set `pad_token` and save it.")
+    if tokenizer.model_max_length < max_seq_length:
+        raise UserError(
+            f"`max_seq_length: {max_seq_length}` exceeds the tokenizer's model_max_length "
+            f"({tokenizer.model_max_length}) in {path}; lower max_seq_length."
+        )
+
+
+def roberta_config(tokenizer, max_seq_length: int, overrides: dict) -> RobertaConfig:
+    """RobertaConfig whose ids, vocab and position table match the tokenizer and sequence length."""
+    pad = tokenizer.pad_token_id
+    # RoBERTa numbers positions from pad_token_id + 1, so a 128-token input with pad=1 uses
+    # position ids 2..129: the table needs 128 + 1 + 1 = 130 rows (514 for 512).
+    needed_positions = max_seq_length + pad + 1
+    positions = overrides.pop("max_position_embeddings", needed_positions)
+    if positions < needed_positions:
+        raise UserError(
+            f"`max_position_embeddings: {positions}` is too small for max_seq_length="
+            f"{max_seq_length}: RoBERTa needs max_seq_length + pad_token_id + 1 = "
+            f"{needed_positions}. Remove the key (it is derived) or lower max_seq_length."
+        )
+    return RobertaConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=pad,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        max_position_embeddings=positions,
+        type_vocab_size=1,  # RoBERTa has no segments
+        **overrides,
+    )
+
+
+def bert_config(tokenizer, max_seq_length: int, overrides: dict) -> BertConfig:
+    """BertConfig whose vocab and pad id match the tokenizer (BERT positions start at 0)."""
+    positions = overrides.pop("max_position_embeddings", max(512, max_seq_length))
+    if positions < max_seq_length:
+        raise UserError(
+            f"`max_position_embeddings: {positions}` is smaller than max_seq_length="
+            f"{max_seq_length}. Remove the key or raise it."
+        )
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=positions,
+        **overrides,
+    )
+
+
+def _masked_loss(logits, targets, num_items_in_batch):
+    # Sum over this batch's masked tokens, divided by the masked-token count of the whole
+    # optimizer step (all accumulation micro-batches and all ranks, as Trainer passes it):
+    # every masked token weighs the same, however they fall into micro-batches.
+    total = F.cross_entropy(logits.float(), targets, reduction="sum")
+    if num_items_in_batch is None:
+        return total / max(targets.numel(), 1)
+    return total / num_items_in_batch
+
+
+def sparse_roberta_mlm_forward(
+    self,
+    input_ids=None,
+    attention_mask=None,
+    token_type_ids=None,
+    position_ids=None,
+    inputs_embeds=None,
+    labels=None,
+    num_items_in_batch=None,
+    **kwargs,
+):
+    """RobertaForMaskedLM.forward, with the LM head (dense, layer norm, decoder) run only at
+    masked positions. The head's vocabulary projection is hidden x vocab per position: at
+    hidden 256 and vocab 30k that is 7.7M MACs, ~4x a whole encoder layer's 1.8M per token, so
+    skipping the 85% unmasked positions removes most of a small model's work. `logits` then
+    holds one row per masked token, in row-major order of `labels != -100`."""
+    if labels is None:  # inference (fill-mask): the stock dense path
+        return type(self).forward(
+            self,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            **kwargs,
+        )
+    outputs = self.roberta(
+        input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        inputs_embeds=inputs_embeds,
+        return_dict=True,
+        **kwargs,
+    )
+    masked = labels != -100
+    logits = self.lm_head(outputs.last_hidden_state[masked])
+    loss = _masked_loss(logits, labels[masked], num_items_in_batch)
+    return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+def sparse_bert_pretraining_forward(
+    self,
+    input_ids=None,
+    attention_mask=None,
+    token_type_ids=None,
+    position_ids=None,
+    inputs_embeds=None,
+    labels=None,
+    next_sentence_label=None,
+    num_items_in_batch=None,
+    **kwargs,
+):
+    """BertForPreTraining.forward with the MLM head run only at masked positions; the NSP
+    head is unchanged. Loss = masked-LM cross-entropy + NSP cross-entropy, as in BERT."""
+    if labels is None:
+        return type(self).forward(
+            self,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            next_sentence_label=next_sentence_label,
+            **kwargs,
+        )
+    outputs = self.bert(
+        input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        inputs_embeds=inputs_embeds,
+        return_dict=True,
+        **kwargs,
+    )
+    masked = labels != -100
+    prediction_logits = self.cls.predictions(outputs.last_hidden_state[masked])
+    nsp_logits = self.cls.seq_relationship(outputs.pooler_output)
+    loss = _masked_loss(prediction_logits, labels[masked], num_items_in_batch)
+    if next_sentence_label is not None:
+        loss = loss + F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
+    return BertForPreTrainingOutput(
+        loss=loss, prediction_logits=prediction_logits, seq_relationship_logits=nsp_logits
+    )
+
+
+def use_sparse_mlm_head(model) -> None:
+    """Swap in the sparse forward on this instance.
+
+    The class stays RobertaForMaskedLM/BertForPreTraining, so `save_pretrained` records the
+    stock architecture and the checkpoint loads anywhere with no custom code; and since the
+    change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep it.
+    """
+    forwards = {
+        "RobertaForMaskedLM": sparse_roberta_mlm_forward,
+        "BertForPreTraining": sparse_bert_pretraining_forward,
+    }
+    name = type(model).__name__
+    if name not in forwards:
+        raise ValueError(f"no sparse masked-LM head for {name}")
+    model.forward = types.MethodType(forwards[name], model)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

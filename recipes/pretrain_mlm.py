@@ -1,0 +1,150 @@
+"""Pretrain a RoBERTa masked language model from scratch with Trainer.
+
+    python -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml [--field value ...]
+    accelerate launch -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
+    torchrun --nproc_per_node 8 -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
+
+Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
+train -> evaluate -> save/push. Every field is documented in `--help`.
+"""
+
+from dataclasses import dataclass, field
+
+from transformers import (
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    RobertaConfig,
+    RobertaForMaskedLM,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from recipes import hub
+from recipes.config import (
+    TRAINING_DEFAULTS,
+    DataArguments,
+    model_config_arguments,
+    model_overrides,
+    parse_config,
+)
+from recipes.data import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.errors import UserError, exit_on_user_error
+from recipes.metrics import add_perplexity, argmax_logits, compute_mlm_metrics
+from recipes.modeling import DERIVED_FIELDS, check_tokenizer, roberta_config, use_sparse_mlm_head
+from recipes.outputs import finish_run, prepare_output_dir, widget_example
+
+
+@dataclass
+class ModelArguments:
+    sparse_mlm_head: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the LM head only at masked positions during training (same loss and "
+            "gradients, a fraction of the work); the saved model is a stock RobertaForMaskedLM."
+        },
+    )
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
+    )
+
+
+RobertaShapeArguments = model_config_arguments(RobertaConfig, DERIVED_FIELDS)
+
+
+def parse_args(argv=None):
+    return parse_config(
+        [DataArguments, ModelArguments, RobertaShapeArguments, TrainingArguments],
+        argv,
+        defaults=TRAINING_DEFAULTS,
+    )
+
+
+@exit_on_user_error
+def main(argv=None) -> dict:
+    data_args, model_args, shape_args, training_args = parse_args(argv)
+
+    # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
+    set_seed(training_args.seed)
+    resume_from = prepare_output_dir(training_args, data_args.overwrite_output_dir)
+    if training_args.push_to_hub:
+        training_args.hub_model_id = hub.check_hub_access(
+            training_args.hub_model_id or training_args.output_dir.rstrip("/").split("/")[-1],
+            token=training_args.hub_token,
+        )
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
+
+    # ---- Tokenizer ------------------------------------------------------------------------
+    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_name_or_path)
+    check_tokenizer(tokenizer, data_args.tokenizer_name_or_path, data_args.max_seq_length)
+
+    # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
+    with training_args.main_process_first(desc="tokenizing"):
+        raw = load_raw_datasets(data_args)
+        tokenized = tokenize_datasets(
+            raw, tokenizer, data_args, num_proc=data_args.preprocessing_num_workers
+        )
+        check_enough_data(tokenized, raw, tokenizer, data_args)
+
+    # ---- Model: config derived from the tokenizer ------------------------------------------
+    overrides = model_overrides(shape_args) | {
+        "attn_implementation": model_args.attn_implementation
+    }
+    config = roberta_config(tokenizer, data_args.max_seq_length, overrides)
+    model = RobertaForMaskedLM(config)
+    if model_args.sparse_mlm_head:
+        use_sparse_mlm_head(model)  # normalizes its loss by Trainer's num_items_in_batch
+    else:
+        # Stock RobertaForMaskedLM takes **kwargs, so Trainer assumes it normalizes the loss
+        # over accumulated micro-batches itself; it does not (transformers#47688), and with
+        # gradient accumulation the loss and gradients come out N times too large.
+        model.accepts_loss_kwargs = False
+    print(f"RobertaForMaskedLM: {model.num_parameters() / 1e6:.1f}M parameters")
+
+    # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
+    collator = DataCollatorForLanguageModeling(
+        tokenizer,
+        mlm_probability=data_args.mlm_probability,
+        # packed blocks are all full; line-by-line batches pad to a multiple of 8 (tensor cores)
+        pad_to_multiple_of=8 if data_args.line_by_line else None,
+    )
+
+    # ---- Trainer ------------------------------------------------------------------------
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        data_collator=collator,
+        processing_class=tokenizer,  # saved and pushed with the model
+        compute_metrics=compute_mlm_metrics,
+        preprocess_logits_for_metrics=argmax_logits,
+    )
+
+    # ---- Train ----------------------------------------------------------------------------
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    metrics = dict(train_result.metrics)
+    tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
+    metrics["train_tokens"] = tokens
+    metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
+
+    # ---- Evaluate ---------------------------------------------------------------------------
+    metrics.update(add_perplexity(trainer.evaluate()))
+    print(
+        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f} vs "
+        f"{metrics['eval_majority_baseline_accuracy']:.3f} for always predicting the most "
+        f"frequent token; perplexity {metrics['perplexity']:.1f}"
+    )
+
+    # ---- Save, card, push ------------------------------------------------------------------
+    held_out = [example["text"] for example in raw["validation"].take(50)]
+    prompt = widget_example(held_out, tokenizer.mask_token)
+    return finish_run(
+        trainer, metrics, model_type="roberta", data_args=data_args, widget_text=prompt
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Suite-wide isolation: no network beyond 127.0.0.1, no user caches or tokens.
+
+Environment is set before transformers/huggingface_hub are imported (they read it at import).
+Subprocesses started by tests inherit it.
+"""
+
+import os
+import tempfile
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="bfs-tests-hf-home-")
+os.environ["HF_HOME"] = _HOME  # caches (datasets, hub) go here, not in ~/.cache
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
+# Nothing here downloads: the fake Hub tests pass endpoints explicitly.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from helpers import FIXTURES  # noqa: E402  (after the environment is set)
+
+
+@pytest.fixture(scope="session")
+def corpus_files() -> list[str]:
+    """Two real public-domain texts (Shakespeare's sonnets and part of Macbeth), ~150 KB."""
+    return sorted(str(p) for p in (FIXTURES / "corpus").glob("*.txt"))

@@ -1,0 +1,77 @@
+"""Configuration: YAML + command line into typed dataclasses; typos are errors."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recipes import pretrain_mlm
+from recipes.errors import UserError
+from tokenizer_training import train_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_yaml(tmp_path, **fields) -> str:
+    base = {"train_files": ["tests/fixtures/corpus/*.txt"], "tokenizer_name_or_path": "tok"}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(base | fields))
+    return str(path)
+
+
+def test_yaml_then_command_line_precedence(tmp_path):
+    cfg = write_yaml(tmp_path, max_seq_length=64, hidden_size=96, learning_rate=1e-3)
+    data, model, shape, train = pretrain_mlm.parse_args(
+        ["--config", cfg, "--learning_rate", "2e-3", "--no_sparse_mlm_head"]
+    )
+    assert data.max_seq_length == 64  # YAML
+    assert shape.hidden_size == 96 and shape.num_hidden_layers is None  # only what was set
+    assert train.learning_rate == 2e-3  # command line beats YAML
+    assert model.sparse_mlm_head is False
+    assert train.include_num_input_tokens_seen == "non_padding"  # recipe default
+    assert train.remove_unused_columns is False
+
+
+@pytest.mark.parametrize(
+    "key, suggestion",
+    [
+        ("hidden_sise", "hidden_size"),  # misspelt model field
+        ("max_position_embedding", "max_position_embeddings"),  # singular, as in a real config
+        ("evaluation_strategy", "eval_strategy"),  # removed in transformers v5
+        ("learnig_rate", "learning_rate"),
+    ],
+)
+def test_unknown_yaml_key_is_an_error_with_a_suggestion(tmp_path, key, suggestion):
+    cfg = write_yaml(tmp_path, **{key: 1})
+    with pytest.raises(UserError, match=f"unknown config key `{key}`.*{suggestion}"):
+        pretrain_mlm.parse_args(["--config", cfg])
+
+
+def test_unknown_command_line_key_is_an_error(tmp_path):
+    with pytest.raises(UserError, match="hidden_size"):
+        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path), "--hiden_size", "8"])
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5"])
+def test_mlm_probability_must_be_in_open_unit_interval(tmp_path, value):
+    with pytest.raises(UserError, match="mlm_probability"):
+        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path), "--mlm_probability", value])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes/configs").glob("*.yaml")), ids=str)
+def test_every_shipped_recipe_config_parses(path):
+    text = path.read_text()
+    assert text.startswith("#"), "configs open with a comment: hardware, batch arithmetic, time"
+    module = pretrain_mlm
+    if "bert" in path.name and "roberta" not in path.name:
+        from recipes import pretrain_bert as module
+    module.parse_args(["--config", str(path)])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tokenizer_training/configs").glob("*.yaml")))
+def test_every_shipped_tokenizer_config_parses(path):
+    args, data = train_tokenizer.parse_config(
+        [train_tokenizer.TokenizerArguments, train_tokenizer.DataSourceArguments],
+        ["--config", str(path)],
+    )
+    assert args.vocab_size >= 300 and (data.train_files or data.dataset_name)

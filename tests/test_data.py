@@ -1,0 +1,87 @@
+"""Data preparation: packing, file resolution, held-out split and caching."""
+
+import numpy as np
+import pytest
+from datasets import Dataset
+from transformers import AutoTokenizer
+
+from recipes.config import DataArguments
+from recipes.data import load_raw_datasets, pack_texts, resolve_files, tokenize_datasets
+from recipes.errors import UserError
+from tokenizer_training.train_tokenizer import main as train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory, corpus_files):
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(
+        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
+        + ["--train_files", *corpus_files, "--vocab_size", "1000"]
+    )
+    return AutoTokenizer.from_pretrained(out)
+
+
+def data_args(corpus_files, **kw):
+    return DataArguments(train_files=corpus_files, tokenizer_name_or_path="unused", **kw)
+
+
+def test_packing_keeps_every_token_in_order_in_full_blocks(tokenizer):
+    texts = ["Shall I compare thee to a summer's day?", "Thou art more lovely", "x" * 50] * 7
+    out = pack_texts({"text": texts}, tokenizer, 16, sorted(set(tokenizer.all_special_ids)))
+    expected = [i for t in texts for i in tokenizer(t)["input_ids"]]
+    blocks = np.array(out["input_ids"])
+    assert blocks.shape == (len(expected) // 16, 16)
+    assert blocks.ravel().tolist() == expected[: blocks.size]  # the tail is dropped, no padding
+    special = np.array(out["special_tokens_mask"], dtype=bool)
+    assert (special == np.isin(blocks, [tokenizer.bos_token_id, tokenizer.eos_token_id])).all()
+    assert tokenizer.pad_token_id not in blocks
+
+
+def test_held_out_split_is_the_first_percent_and_disjoint(corpus_files):
+    raw = load_raw_datasets(data_args(corpus_files, validation_split_percentage=10))
+    n_train, n_val = len(raw["train"]), len(raw["validation"])
+    assert n_val == int((n_train + n_val) * 0.10)
+    assert raw["validation"][0]["text"] != raw["train"][0]["text"]
+
+
+def test_tokenization_is_cached_across_calls(tokenizer, corpus_files, tmp_path):
+    args = data_args(corpus_files, max_seq_length=32)
+    first = tokenize_datasets(load_raw_datasets(args), tokenizer, args, num_proc=None)
+    second = tokenize_datasets(load_raw_datasets(args), tokenizer, args, num_proc=None)
+    assert first["train"]._fingerprint == second["train"]._fingerprint
+    assert first["train"].cache_files == second["train"].cache_files  # read back, not redone
+    args64 = data_args(corpus_files, max_seq_length=64)  # a different block size re-runs
+    third = tokenize_datasets(load_raw_datasets(args64), tokenizer, args64, num_proc=None)
+    assert third["train"]._fingerprint != first["train"]._fingerprint
+    assert len(third["train"][0]["input_ids"]) == 64
+
+
+def test_line_by_line_gives_one_truncated_example_per_line(tokenizer, corpus_files):
+    args = data_args(corpus_files, line_by_line=True, text_sample_by="line", max_seq_length=16)
+    raw = {"train": Dataset.from_dict({"text": ["a short line", "", "  ", "x " * 40]})}
+    out = tokenize_datasets(raw, tokenizer, args, num_proc=None)["train"]
+    assert len(out) == 2 and len(out[1]["input_ids"]) == 16
+
+
+def test_globs_that_match_nothing_say_so(tmp_path):
+    with pytest.raises(UserError, match="matches no file"):
+        resolve_files([str(tmp_path / "*.txt")], "train_files")
+
+
+def test_mixed_file_types_are_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("hello\n")
+    (tmp_path / "b.jsonl").write_text('{"text": "hello"}\n')
+    with pytest.raises(UserError, match="mixes file types"):
+        resolve_files([str(tmp_path / "*")], "train_files")
+
+
+def test_jsonl_with_custom_text_column(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"body": "one"}\n{"body": "two"}\n' * 20)
+    args = DataArguments(
+        train_files=[str(tmp_path / "d.jsonl")], tokenizer_name_or_path="x", text_column="body"
+    )
+    raw = load_raw_datasets(args)
+    assert raw["train"].column_names == ["text"] and len(raw["validation"]) == 2
+    bad = DataArguments(train_files=[str(tmp_path / "d.jsonl")], tokenizer_name_or_path="x")
+    with pytest.raises(UserError, match="`text_column: text` is not a column.*body"):
+        load_raw_datasets(bad)

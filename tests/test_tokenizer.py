@@ -1,0 +1,84 @@
+"""Tokenizer training: exact round trips (Persian, ZWNJ, digits, emoji) and stock loading."""
+
+import json
+
+import pytest
+from tokenizers import Tokenizer
+from transformers import AutoTokenizer
+
+from tokenizer_training.train_tokenizer import main as train_main
+
+ROUND_TRIP = [
+    "To be, or not to be: that is the question.",
+    "  leading spaces,\ttabs and\nnew lines  ",
+    # Persian: ZWNJ (U+200C) inside می‌خواهم and کتاب‌ها, Persian digits ۱۴۰۳, Arabic comma.
+    "من می\u200cخواهم این کتاب\u200cها را در سال ۱۴۰۳ بخوانم، ممنون.",
+    "emoji 😀👍🏽 and accents: café, naïve, Ångström",
+    "mixed: RoBERTa روبرتا 123 ۴۵۶",
+]
+
+
+@pytest.fixture(scope="module")
+def bpe_dir(tmp_path_factory, corpus_files):
+    out = tmp_path_factory.mktemp("bpe")
+    train_main(
+        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
+        + ["--train_files", *corpus_files, "--vocab_size", "2000"]
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def wordpiece_dir(tmp_path_factory, corpus_files):
+    out = tmp_path_factory.mktemp("wp")
+    train_main(
+        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--output_dir", str(out)]
+        + ["--train_files", *corpus_files, "--vocab_size", "2000"]
+    )
+    return out
+
+
+@pytest.mark.parametrize("text", ROUND_TRIP)
+def test_bytelevel_bpe_round_trips_exactly(bpe_dir, text):
+    tok = AutoTokenizer.from_pretrained(bpe_dir)
+    ids = tok(text)["input_ids"]
+    assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    assert tok.unk_token_id not in ids  # byte-level: every byte has a token
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    # transformers' tokenizer and the raw `tokenizers` one agree token for token
+    assert Tokenizer.from_file(str(bpe_dir / "tokenizer.json")).encode(text).ids == ids
+
+
+def test_bpe_loads_with_specials_in_tutorial_order(bpe_dir):
+    tok = AutoTokenizer.from_pretrained(bpe_dir)
+    assert [tok.bos_token, tok.pad_token, tok.eos_token, tok.unk_token, tok.mask_token] == [
+        "<s>",
+        "<pad>",
+        "</s>",
+        "<unk>",
+        "<mask>",
+    ]
+    assert tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]) == [0, 1, 2, 3, 4]
+    assert tok.model_max_length == 512  # not 1e30
+    assert len(tok) == 2000
+    # "<mask>" absorbs the space before it, as the masked word's "Ġword" token did in training
+    with_mask = tok("Good <mask>, my lord.")["input_ids"]
+    assert with_mask.count(tok.mask_token_id) == 1
+    assert tok.convert_ids_to_tokens(with_mask[with_mask.index(tok.mask_token_id) - 1]) == "Good"
+
+
+def test_wordpiece_loads_and_matches_training_pipeline(wordpiece_dir):
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    assert tok.mask_token == "[MASK]" and tok.cls_token == "[CLS]" and tok.pad_token_id == 0
+    raw = Tokenizer.from_file(str(wordpiece_dir / "tokenizer.json"))
+    for text in ["Thou art MORE lovely and more temperate.", "Shall I compare thee?"]:
+        assert tok(text)["input_ids"] == raw.encode(text).ids
+        assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text  # cased
+    pair = tok("First part.", "Second part.")
+    assert pair["token_type_ids"][-1] == 1 and pair["token_type_ids"][0] == 0
+
+
+def test_training_args_are_recorded(bpe_dir):
+    meta = json.loads((bpe_dir / "tokenizer_training_args.json").read_text())
+    assert meta["tokenizer_args"]["vocab_size"] == 2000
+    assert meta["tokenizer_args"]["min_frequency"] == 2
