@@ -16,12 +16,13 @@ class itself, so every `RobertaConfig`/`BertConfig` field is accepted and nothin
 import argparse
 import dataclasses
 import difflib
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from transformers import HfArgumentParser, PretrainedConfig
+from transformers import HfArgumentParser, PretrainedConfig, TrainingArguments
 
 from recipes.errors import UserError
 
@@ -146,6 +147,10 @@ TRAINING_DEFAULTS = {
     "include_num_input_tokens_seen": "non_padding",
     "disable_tqdm": False,
     "report_to": "none",
+    # push_to_hub: one push at the end, with our model card (outputs.finish_run). Trainer's
+    # default, every_save, would push a card-less model at every save; `hub_strategy:
+    # checkpoint` (or every_save, all_checkpoints) still asks for pushes along the way.
+    "hub_strategy": "end",
 }
 
 
@@ -191,7 +196,20 @@ RENAMED_KEYS = {
 }
 
 
+# Model fields the recipes derive from the tokenizer (recipes/modeling.py DERIVED_FIELDS): a
+# set value could only disagree with it, e.g. a vocabulary smaller than the tokenizer's ids.
+DERIVED_KEYS = {
+    "vocab_size": "the model's vocabulary is the tokenizer's, len(tokenizer); choose its size "
+    "when training the tokenizer (tokenizer_training's `vocab_size`)",
+    "pad_token_id": "it is copied from the tokenizer",
+    "bos_token_id": "it is copied from the tokenizer",
+    "eos_token_id": "it is copied from the tokenizer",
+}
+
+
 def _unknown_key_error(key: str, known: list[str], where: str) -> UserError:
+    if key in DERIVED_KEYS:
+        return UserError(f"`{key}` in {where} cannot be set: {DERIVED_KEYS[key]}. Remove it.")
     hint = RENAMED_KEYS.get(key)
     if hint is None:
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
@@ -222,15 +240,20 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
         if name and name != "config" and name not in known:
             if not (name.startswith("no_") and name[3:] in known):
                 raise _unknown_key_error(name, known, "the command line")
-    try:
-        cli = vars(parser.parse_args(argv))
-    except SystemExit as exit_:  # argparse already printed what is wrong
-        raise SystemExit(2) from exit_
+
+    # argparse would print the usage of every field (hundreds of lines) above its one-line error
+    def fail(message):
+        raise UserError(f"{message} (on the command line). Run with --help to list every field.")
+
+    parser.error = fail
+    cli = vars(parser.parse_args(argv))
     config_path = cli.pop("config", None)
 
     values = dict(defaults or {})
     if config_path is not None:
-        values.update(_load_yaml(Path(config_path), known))
+        actions = {a.dest: a for a in parser._actions}
+        for key, value in _load_yaml(Path(config_path), known).items():
+            values[key] = _yaml_value(actions[key], value, config_path)
     values.update(cli)
     try:
         parsed = parser.parse_dict(values)
@@ -238,7 +261,22 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
         raise UserError(f"invalid training argument: {err}") from None
     except TypeError as err:
         raise UserError(f"invalid config value: {err}") from None
+    for args in parsed:
+        if isinstance(args, TrainingArguments):
+            _check_launch(args)
     return list(parsed)
+
+
+def _check_launch(training_args) -> None:
+    # accelerate launch and torchrun export WORLD_SIZE. Without GPUs, Trainer takes those
+    # processes for separate one-process runs unless use_cpu is set (then gloo): each would
+    # train alone and all would write to output_dir at once.
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and training_args.world_size != launched:
+        raise UserError(
+            f"{launched} processes were launched but Trainer sees {training_args.world_size}: "
+            "on a machine without GPUs set `use_cpu: true` (DDP over the gloo backend)."
+        )
 
 
 def _load_yaml(path: Path, known: list[str]) -> dict:
@@ -254,3 +292,18 @@ def _load_yaml(path: Path, known: list[str]) -> dict:
         if key not in known:
             raise _unknown_key_error(key, known, str(path))
     return loaded
+
+
+def _yaml_value(action: argparse.Action, value, where: str):
+    """Check a YAML value as the command line would. YAML 1.1 reads `5e-4` (no dot) as a
+    string, which would fail hours later in the optimizer: numeric fields convert strings."""
+    if isinstance(value, str) and action.type in (int, float):
+        try:
+            return action.type(value)
+        except ValueError:
+            kind = "an integer" if action.type is int else "a number"
+            raise UserError(f"`{action.dest}: {value}` in {where}: expected {kind}.") from None
+    if action.choices is not None and isinstance(value, str) and value not in action.choices:
+        choices = ", ".join(str(c) for c in action.choices)
+        raise UserError(f"`{action.dest}: {value}` in {where}: choose one of {choices}.")
+    return value

@@ -50,3 +50,36 @@ def add_perplexity(metrics: dict, prefix: str = "eval") -> dict:
     if loss is not None:
         metrics["perplexity"] = math.exp(loss) if loss < 50 else float("inf")
     return metrics
+
+
+def pretraining_logits_for_metrics(logits, labels):
+    """BertForPreTraining's (MLM logits, NSP logits) -> (MLM ids, NSP ids, MLM loss sums).
+
+    `labels` is (labels, next_sentence_label), as Trainer passes a model with two label names.
+    Each example's summed masked-token cross-entropy comes along, so perplexity can be computed
+    from the MLM loss alone (`eval_loss` is MLM + NSP)."""
+    mlm_logits, nsp_logits = logits[0], logits[1]
+    mlm_labels = labels[0]
+    masked = mlm_labels != -100
+    rows = mlm_logits if mlm_logits.dim() == 2 else mlm_logits[masked]  # sparse or dense head
+    token_losses = torch.nn.functional.cross_entropy(
+        rows.float(), mlm_labels[masked], reduction="none"
+    )
+    example = masked.nonzero()[:, 0]  # the example each masked token belongs to
+    loss_sums = torch.zeros(len(mlm_labels), device=rows.device)
+    loss_sums.index_add_(0, example, token_losses)
+    return argmax_logits(mlm_logits, mlm_labels), nsp_logits.argmax(dim=-1), loss_sums
+
+
+def compute_pretraining_metrics(eval_pred) -> dict:
+    """Masked-token and next-sentence accuracy, each with its most-frequent-class baseline, and
+    the MLM loss over all masked tokens (exp of it is the perplexity)."""
+    mlm_ids, nsp_ids, loss_sums = (np.asarray(p) for p in eval_pred.predictions)
+    mlm_labels, nsp_labels = (np.asarray(x) for x in eval_pred.label_ids)
+    metrics = masked_accuracy(mlm_ids, mlm_labels)
+    n_masked = int((mlm_labels != -100).sum())
+    metrics["mlm_loss"] = float(loss_sums.sum() / n_masked) if n_masked else float("nan")
+    metrics["nsp_accuracy"] = float((nsp_ids == nsp_labels).mean())
+    majority = np.bincount(nsp_labels).max() / nsp_labels.size
+    metrics["nsp_majority_baseline_accuracy"] = float(majority)
+    return metrics

@@ -5,11 +5,12 @@ tokenizer (a fresh tokenizer's ids differ from RobertaConfig's defaults), and Ro
 position table is sized for its offset (positions start at pad_token_id + 1).
 """
 
+import os
 import types
 
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, RobertaConfig
+from transformers import AutoTokenizer, BertConfig, RobertaConfig
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
@@ -17,6 +18,25 @@ from recipes.errors import UserError
 
 # Fields the recipes derive; a user setting one of them would only create a mismatch.
 DERIVED_FIELDS = {"vocab_size", "pad_token_id", "bos_token_id", "eos_token_id"}
+
+
+def load_tokenizer(path: str, max_seq_length: int):
+    """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer."""
+    if not os.path.isdir(path) and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise UserError(
+            f"`tokenizer_name_or_path: {path}` is not a folder. Train a tokenizer with "
+            "`python -m tokenizer_training.train_tokenizer` and point to its output_dir."
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0]
+        raise UserError(
+            f"could not load a tokenizer from `tokenizer_name_or_path: {path}` (a local folder "
+            f"written by tokenizer_training, or a Hub id): {reason}"
+        ) from None
+    check_tokenizer(tokenizer, path, max_seq_length)
+    return tokenizer
 
 
 def check_tokenizer(tokenizer, path: str, max_seq_length: int) -> None:
@@ -98,8 +118,9 @@ def sparse_roberta_mlm_forward(
 ):
     """RobertaForMaskedLM.forward, with the LM head (dense, layer norm, decoder) run only at
     masked positions. The head's vocabulary projection is hidden x vocab per position: at
-    hidden 256 and vocab 30k that is 7.7M MACs, ~4x a whole encoder layer's 1.8M per token, so
-    skipping the 85% unmasked positions removes most of a small model's work. `logits` then
+    hidden 256 and vocab 30k that is 7.7M MACs, 9x an encoder layer's 0.85M per token (2.3x
+    all four layers'), so skipping the 85% unmasked positions removes most of a small model's
+    work: 137 -> 55 GFLOP per 16 x 128 training step (benchmarks/bench.py). `logits` then
     holds one row per masked token, in row-major order of `labels != -100`."""
     if labels is None:  # inference (fill-mask): the stock dense path
         return type(self).forward(
@@ -165,7 +186,12 @@ def sparse_bert_pretraining_forward(
     nsp_logits = self.cls.seq_relationship(outputs.pooler_output)
     loss = _masked_loss(prediction_logits, labels[masked], num_items_in_batch)
     if next_sentence_label is not None:
-        loss = loss + F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
+        nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
+        if num_items_in_batch is not None:
+            # Trainer then sums micro-batch losses (accumulation, ranks) without averaging them:
+            # weigh this NSP mean by the batch's share of the step's masked tokens (shares sum to 1)
+            nsp_loss = nsp_loss * masked.sum() / num_items_in_batch
+        loss = loss + nsp_loss
     return BertForPreTrainingOutput(
         loss=loss, prediction_logits=prediction_logits, seq_relationship_logits=nsp_logits
     )
@@ -186,6 +212,19 @@ def use_sparse_mlm_head(model) -> None:
     if name not in forwards:
         raise ValueError(f"no sparse masked-LM head for {name}")
     model.forward = types.MethodType(forwards[name], model)
+
+
+def warn_if_slow_bf16(training_args) -> None:
+    """bf16 on a CPU that oneDNN cannot run it on natively (x86 without AVX512, e.g. AMD Zen 3):
+    torch falls back to a reference matmul, measured at 0.3-0.9 GFLOP/s against 58 in fp32,
+    and a training step 16-100x slower (benchmarks/README.md). Keep fp32 on such CPUs."""
+    if not training_args.bf16 or training_args.device.type != "cpu":
+        return
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print(
+            "WARNING: bf16 on this CPU has no fast kernels (needs AVX512 or AMX on x86): "
+            "matmuls run ~100x slower than in fp32. Set `bf16: false` to train on this CPU."
+        )
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -1,0 +1,498 @@
+"""Throughput: three ways to pretrain the same RoBERTa, raced through the same Trainer.
+
+    make bench                                  # = python -m benchmarks.bench, ~6 min on 2 cores
+    python -m benchmarks.bench --quick          # 1 repeat of 5 timed steps: a smoke run
+    python -m benchmarks.bench --steps 40 --repeats 5 --ways a,b,c,c-workers
+
+One process, one corpus (Shakespeare, `make data`), one model shape (hidden 256, 4 layers,
+4 heads, FFN 1024, a 30k byte-level BPE vocabulary trained here, 128 tokens, batch 16):
+
+    a  the tutorial's way: one line = one example, padded to 128, stock RobertaForMaskedLM
+    b  run_mlm.py's way: concatenate and chunk into full blocks, stock RobertaForMaskedLM
+    c  recipes/pretrain_mlm.py with its defaults: packed blocks, LM head at masked positions only
+    c-workers  (optional) c with dataloader_num_workers=1
+
+Each run builds a fresh model and Trainer, trains `warmup + steps` steps and times the last
+`steps` (from the end of the warm-up steps to the end of the last, data loading included); the
+ways take turns (a b c a b c ...) so drift on the machine hits all alike; medians are reported.
+On a GPU every way trains in bf16 and model FLOP/s are also compared with the GPU's data-sheet
+peak. Writes results.md, results.json and throughput.png to --out_dir; benchmarks/README.md
+says what each column means. Timings taken on a shared machine are noise.
+"""
+
+import argparse
+import contextlib
+import itertools
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import (
+    DataCollatorForLanguageModeling,
+    PrinterCallback,
+    RobertaForMaskedLM,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+
+from benchmarks.report import describe_machine, write_report
+from recipes.config import DataArguments, model_overrides
+from recipes.data import ResumableMaskingCollator, load_raw_datasets, tokenize_datasets
+from recipes.modeling import load_tokenizer, roberta_config, use_sparse_mlm_head
+from recipes.pretrain_mlm import parse_args as recipe_args
+from tokenizer_training.train_tokenizer import main as train_tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+WAYS = {
+    "a": "tutorial: a line per example, padded to max length, dense LM head",
+    "b": "run_mlm.py: concatenate and chunk, dense LM head",
+    "c": "this recipe's defaults: packed, LM head at masked tokens only",
+    "c-workers": "c with dataloader_num_workers=1",
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train_files", nargs="+", default=["data/shakespeare/*.txt"])
+    p.add_argument("--work_dir", default="outputs/bench", help="Tokenizer and Trainer scratch.")
+    p.add_argument("--out_dir", default="benchmarks", help="Where the results go.")
+    p.add_argument("--steps", type=int, default=20, help="Timed optimizer steps per run.")
+    p.add_argument("--warmup", type=int, default=3, help="Untimed steps before them.")
+    p.add_argument("--repeats", type=int, default=3, help="Runs per way; medians reported.")
+    p.add_argument("--quick", action="store_true", help="--steps 5 --warmup 2 --repeats 1.")
+    p.add_argument("--ways", default="a,b,c", help=f"Comma-separated, of {', '.join(WAYS)}.")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto: bf16 on a GPU that supports it, else fp32 (a CPU without AVX512-BF16 or "
+        "AMX runs bf16 matmuls ~100x slower than fp32).",
+    )
+    p.add_argument("--vocab_size", type=int, default=30_000, help="Tokenizer vocabulary.")
+    p.add_argument("--hidden_size", type=int, default=256)
+    p.add_argument("--num_hidden_layers", type=int, default=4)
+    p.add_argument("--num_attention_heads", type=int, default=4)
+    p.add_argument("--intermediate_size", type=int, default=1024)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--peak_seconds", type=float, default=0.5, help="Time per matrix size for the peak."
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup, args.repeats = 5, 2, 1
+    args.ways = args.ways.split(",")
+    if unknown := set(args.ways) - set(WAYS):
+        p.error(f"unknown ways {sorted(unknown)}; choose from {', '.join(WAYS)}")
+    if min(args.steps, args.warmup, args.repeats) < 1:
+        p.error("--steps, --warmup and --repeats must be at least 1")
+    return args
+
+
+# ---- Model FLOPs ----------------------------------------------------------------------------
+
+
+def training_flops(shape: dict, tokens, attention_pairs, predictions) -> float:
+    """Matmul FLOPs of forward + backward over `tokens` positions, of which `predictions` go
+    through the LM head; `attention_pairs` is the number of (query, key) pairs per layer.
+
+    Forward multiply-accumulates (MACs), at the bench's shape (h=256, f=1024, V=30,000):
+      per token and layer: Q, K, V and output projections 4h^2, FFN 2hf     786,432
+      per (query, key) pair and layer: scores q.k and probs x v, 2h              512
+        (a full 128-token sequence: 128 x 512 = 65,536 more per token)
+      per predicted token: LM head dense h^2 + decoder hV                  7,745,536
+    FLOPs are 2 per MAC and x3 for training: the backward pass computes the gradients of both
+    the inputs and the weights of every matmul, twice the forward's work.
+    One step of c (16 x 128 packed tokens, ~290 of them masked: 15% of the non-special ones):
+      4 x (786,432 + 65,536) x 2,048 = 6.98 G MACs of encoder, 290 x 7.75 M = 2.25 G of head,
+      x 2 x 3 = 55.4 GFLOP. The stock dense head predicts all 2,048 positions: 15.9 G MACs of
+      head, 137 GFLOP per step. Not counted: embeddings, layer norms, softmax, GELU, dropout,
+      biases, the loss and the optimizer (elementwise work, a few % of the FLOPs).
+    """
+    h, f, v, layers = shape["hidden"], shape["ffn"], shape["vocab"], shape["layers"]
+    encoder = layers * (tokens * (4 * h * h + 2 * h * f) + attention_pairs * 2 * h)
+    head = predictions * (h * h + h * v)
+    return 6.0 * (encoder + head)
+
+
+class BatchCounter:
+    """Forward pre-hook: what the training batches hold, summed on the device (no per-step
+    sync). Real tokens are attention_mask == 1 (or not padding); predictions are labels."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+        self.reset()
+
+    def reset(self):
+        self.sums, self.shapes = [], []
+
+    def __call__(self, module, args, kwargs):
+        ids, labels, mask = kwargs["input_ids"], kwargs["labels"], kwargs.get("attention_mask")
+        real = mask.bool() if mask is not None else ids != self.pad_id
+        lengths = real.sum(dim=1, dtype=torch.float64)
+        masked = (labels != -100).sum(dtype=torch.float64)
+        self.sums.append(torch.stack([lengths.sum(), masked, (lengths**2).sum()]))
+        self.shapes.append(tuple(ids.shape))
+
+    def totals(self) -> dict:
+        real, masked, pairs = torch.stack(self.sums).sum(0).tolist()
+        return {
+            "batches": len(self.shapes),
+            "real_tokens": real,
+            "masked_tokens": masked,
+            "real_attention_pairs": pairs,  # sum over sequences of real_length^2
+            "positions": sum(b * s for b, s in self.shapes),
+            "attention_pairs": sum(b * s * s for b, s in self.shapes),
+        }
+
+
+def _sync(device: str):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+class StepTimer(TrainerCallback):
+    """Wall time from the end of step `warmup` to the end of the last step."""
+
+    def __init__(self, warmup: int, counter: BatchCounter, device: str):
+        self.warmup, self.counter, self.device = warmup, counter, device
+        self.start = self.seconds = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in (self.warmup, state.max_steps):
+            _sync(self.device)
+            if state.global_step == self.warmup:
+                self.counter.reset()
+                self.start = time.perf_counter()
+            else:
+                self.seconds = time.perf_counter() - self.start
+
+
+# ---- Peak -----------------------------------------------------------------------------------
+
+
+def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 0.5) -> dict:
+    """Best FLOP/s of torch.matmul on n x n matrices, n doubling while one product is quick
+    (a CPU without native bf16 multiplies bf16 at well under 1 GFLOP/s: stop early there)."""
+    best = {"flops": 0.0, "n": 0}
+    n, n_max = 256, 8192 if device == "cuda" else 4096
+    reps = 10 if device == "cuda" else 1
+    while n <= n_max:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        a @ b  # warm-up: thread pools, cuBLAS handles
+        _sync(device)
+        calls, start = 0, time.perf_counter()
+        while calls < 3 or time.perf_counter() - start < seconds:
+            for _ in range(reps):
+                a @ b
+            _sync(device)
+            calls += reps
+        elapsed = time.perf_counter() - start
+        rate = 2 * n**3 * calls / elapsed
+        if rate > best["flops"]:
+            best = {"flops": rate, "n": n}
+        if elapsed / calls > seconds:
+            break
+        n *= 2
+    return best
+
+
+# ---- Data: each way's preprocessing ---------------------------------------------------------
+
+
+def tutorial_lines(batch, tokenizer, max_length: int):
+    """The tutorial's LineByLineTextDataset: a non-empty line per example, padded to length."""
+    lines = [t for t in batch["text"] if t and not t.isspace()]
+    return tokenizer(
+        lines,
+        truncation=True,
+        max_length=max_length,
+        padding="max_length",
+        return_special_tokens_mask=True,
+    )
+
+
+def run_mlm_tokenize(batch, tokenizer):
+    return tokenizer(batch["text"], return_special_tokens_mask=True)
+
+
+def run_mlm_group_texts(examples, block_size: int):
+    """run_mlm.py's group_texts: concatenate every column, cut into blocks, drop the tail."""
+    concatenated = {k: list(itertools.chain(*examples[k])) for k in examples}
+    total = len(concatenated["input_ids"]) // block_size * block_size
+    return {
+        k: [t[i : i + block_size] for i in range(0, total, block_size)]
+        for k, t in concatenated.items()
+    }
+
+
+@contextlib.contextmanager
+def datasets_quiet_and_uncached():
+    """Every map really runs (it is what we time), without progress bars; the caller's
+    settings come back after."""
+    caching, bars = datasets.is_caching_enabled(), datasets.is_progress_bar_enabled()
+    datasets.disable_caching()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if caching:
+            datasets.enable_caching()
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def preprocess(args, tokenizer, data_args) -> tuple[dict, dict]:
+    """Each way's training set, timed with the cache off, and the raw `tokenizers` rate on the
+    recipe's own texts (Shakespeare's paragraphs). Returns (timings, datasets)."""
+    lines = load_raw_datasets(
+        DataArguments(
+            train_files=args.train_files, tokenizer_name_or_path="-", text_sample_by="line"
+        )
+    )["train"]
+    paragraphs = load_raw_datasets(data_args)["train"]  # the recipe's loading
+    backend = tokenizer.backend_tokenizer
+    texts = paragraphs["text"]
+
+    def n_tokens(batch):
+        return sum(len(e.ids) for e in backend.encode_batch_fast(batch))
+
+    tokens = {
+        "raw": n_tokens(texts),
+        "a": n_tokens([t for t in lines["text"] if t and not t.isspace()]),
+        "b": n_tokens(lines["text"]),
+    }
+    tokens["c"] = tokens["raw"]
+    map_kwargs = dict(batched=True, remove_columns=["text"])
+    steps = {
+        "raw encode_batch": lambda: backend.encode_batch(texts, add_special_tokens=True),
+        "raw encode_batch_fast": lambda: backend.encode_batch_fast(texts),
+        "c": lambda: tokenize_datasets(
+            {"train": paragraphs}, tokenizer, data_args, data_args.preprocessing_num_workers
+        )["train"],
+        "a": lambda: lines.map(
+            tutorial_lines,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": args.max_seq_length},
+            **map_kwargs,
+        ),
+        "b": lambda: lines.map(
+            run_mlm_tokenize, fn_kwargs={"tokenizer": tokenizer}, **map_kwargs
+        ).map(run_mlm_group_texts, batched=True, fn_kwargs={"block_size": args.max_seq_length}),
+    }
+    times, built = {k: [] for k in steps}, {}
+    with datasets_quiet_and_uncached():
+        for _ in range(args.repeats):
+            for name, step in steps.items():
+                backend.no_truncation()  # a's padding call leaves both set on the backend
+                backend.no_padding()
+                seconds, built[name] = _timed(step)
+                times[name].append(seconds)
+    timings = {}
+    for name, ts in times.items():
+        count = tokens["raw" if name.startswith("raw") else name]
+        median = statistics.median(ts)
+        timings[name] = {"seconds": median, "tokens": count, "tokens_per_s": count / median}
+    return timings, {k: built[k] for k in ("a", "b", "c")}
+
+
+# ---- Training -------------------------------------------------------------------------------
+
+
+def build_way(way: str, args, tokenizer, tok_dir: Path, bf16: bool):
+    """(model, TrainingArguments, collator) as each way builds them."""
+    max_steps = args.warmup + args.steps
+    set_seed(args.seed)
+    if way.startswith("c"):
+        # recipes/pretrain_mlm.py's defaults (TRAINING_DEFAULTS, its argument dataclasses),
+        # and its model and collator built as it builds them
+        argv = recipe_argv(args, tok_dir, bf16) + ["--output_dir", str(Path(args.work_dir) / way)]
+        argv += ["--max_steps", str(max_steps)]
+        if way == "c-workers":
+            argv += ["--dataloader_num_workers", "1"]
+        data_args, model_args, shape_args, training_args = recipe_args(argv)
+        overrides = model_overrides(shape_args) | {
+            "attn_implementation": model_args.attn_implementation
+        }
+        model = RobertaForMaskedLM(roberta_config(tokenizer, data_args.max_seq_length, overrides))
+        if model_args.sparse_mlm_head:
+            use_sparse_mlm_head(model)
+        else:
+            model.accepts_loss_kwargs = False
+        collator = ResumableMaskingCollator(
+            tokenizer, mlm_probability=data_args.mlm_probability, seed=training_args.seed
+        )
+        return model, training_args, collator, model_args.sparse_mlm_head
+    # a, b: stock model, stock TrainingArguments, stock collator (as the tutorial, run_mlm.py)
+    config = roberta_config(tokenizer, args.max_seq_length, shape_overrides(args))
+    training_args = TrainingArguments(
+        output_dir=str(Path(args.work_dir) / way),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=max_steps,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        report_to="none",
+        seed=args.seed,
+        bf16=bf16,
+    )
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    return RobertaForMaskedLM(config), training_args, collator, False
+
+
+def shape_overrides(args) -> dict:
+    return {
+        "hidden_size": args.hidden_size,
+        "num_hidden_layers": args.num_hidden_layers,
+        "num_attention_heads": args.num_attention_heads,
+        "intermediate_size": args.intermediate_size,
+        "attn_implementation": "sdpa",
+    }
+
+
+def recipe_argv(args, tok_dir: Path, bf16: bool) -> list[str]:
+    argv = ["--train_files", *args.train_files, "--tokenizer_name_or_path", str(tok_dir)]
+    argv += ["--max_seq_length", str(args.max_seq_length), "--seed", str(args.seed)]
+    argv += ["--per_device_train_batch_size", str(args.batch_size)]
+    for key, value in shape_overrides(args).items():
+        if key != "attn_implementation":  # the recipe's own default
+            argv += [f"--{key}", str(value)]
+    # nothing but training steps: no evaluation, checkpoints, logs or progress bar
+    argv += ["--eval_strategy", "no", "--save_strategy", "no", "--logging_strategy", "no"]
+    argv += ["--disable_tqdm", "true", "--bf16", str(bf16).lower()]
+    return argv
+
+
+def run_way(way, args, tokenizer, dataset, tok_dir, bf16, device) -> dict:
+    model, training_args, collator, sparse = build_way(way, args, tokenizer, tok_dir, bf16)
+    counter = BatchCounter(tokenizer.pad_token_id)
+    model.register_forward_pre_hook(counter, with_kwargs=True)
+    timer = StepTimer(args.warmup, counter, device)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[timer],
+    )
+    trainer.remove_callback(PrinterCallback)  # the final metrics dict, once per run
+    trainer.train()
+    seconds, n = timer.seconds, counter.totals()
+    shape = {
+        "hidden": args.hidden_size,
+        "ffn": args.intermediate_size,
+        "vocab": model.config.vocab_size,
+        "layers": args.num_hidden_layers,
+    }
+    needed = training_flops(shape, n["real_tokens"], n["real_attention_pairs"], n["masked_tokens"])
+    executed = training_flops(
+        shape,
+        n["positions"],
+        n["attention_pairs"],
+        n["masked_tokens"] if sparse else n["positions"],
+    )
+    return {
+        "step_s": seconds / n["batches"],
+        "tokens_per_s": n["real_tokens"] / seconds,
+        "real_tokens_per_batch": n["real_tokens"] / n["batches"],
+        "masked_per_batch": n["masked_tokens"] / n["batches"],
+        "needed_flops_per_s": needed / seconds,
+        "executed_flops_per_s": executed / seconds,
+        "needed_gflop_per_step": needed / n["batches"] / 1e9,
+        "loss": trainer.state.log_history[-1].get("train_loss"),
+    }
+
+
+def race(args, tokenizer, data, tok_dir, bf16, device) -> dict:
+    runs = {way: [] for way in args.ways}
+    for repeat in range(args.repeats):
+        for way in args.ways:
+            result = run_way(way, args, tokenizer, data[way[0]], tok_dir, bf16, device)
+            runs[way].append(result)
+            print(
+                f"[{way}] run {repeat + 1}/{args.repeats}: {result['step_s']:.3f} s/step, "
+                f"{result['tokens_per_s']:,.0f} non-padding tokens/s",
+                flush=True,
+            )
+    return {
+        way: {key: statistics.median(r[key] for r in rs) for key in rs[0] if key != "loss"}
+        | {"runs": rs}
+        for way, rs in runs.items()
+    }
+
+
+# ---- Main -----------------------------------------------------------------------------------
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and cuda_bf16)
+    machine = describe_machine(device)
+    print(f"{machine['cpu']} ({machine['cores']} cores), {machine.get('gpu', 'no GPU')}")
+
+    # ---- Peak: torch.matmul on large square matrices, fp32 and bf16 -------------------------
+    peaks = {
+        name: matmul_peak(device, dt, args.peak_seconds)
+        for name, dt in [("fp32", torch.float32), ("bf16", torch.bfloat16)]
+    }
+    for name, peak in peaks.items():
+        print(f"{name} matmul peak: {peak['flops'] / 1e9:,.1f} GFLOP/s (n={peak['n']})")
+
+    # ---- Tokenizer: byte-level BPE as tokenizer_training/configs/bytelevel-bpe.yaml ----------
+    tok_dir = Path(args.work_dir) / "tokenizer"
+    config = REPO / "tokenizer_training/configs/bytelevel-bpe.yaml"
+    tok_seconds, _ = _timed(
+        lambda: train_tokenizer(
+            ["--config", str(config), "--train_files", *args.train_files]
+            + ["--vocab_size", str(args.vocab_size), "--output_dir", str(tok_dir)]
+        )
+    )
+    tokenizer = load_tokenizer(str(tok_dir), args.max_seq_length)
+    print(f"tokenizer training: {tok_seconds:.1f} s")
+
+    # ---- Data: each way's preprocessing, timed, against the raw encode rate -----------------
+    data_args = recipe_args(recipe_argv(args, tok_dir, bf16))[0]
+    prep, data = preprocess(args, tokenizer, data_args)
+    for name, t in prep.items():
+        print(f"preprocessing {name}: {t['seconds']:.2f} s, {t['tokens_per_s']:,.0f} tokens/s")
+
+    # ---- Training: the ways take turns -------------------------------------------------------
+    training = race(args, tokenizer, data, tok_dir, bf16, device)
+
+    report = {
+        "command": " ".join(
+            ["python -m benchmarks.bench", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "machine": machine | {"load_average_end": os.getloadavg()},
+        "settings": vars(args) | {"precision": "bf16" if bf16 else "fp32", "device": device},
+        "peaks": peaks,
+        "tokenizer_training_s": tok_seconds,
+        "preprocessing": prep,
+        "training": training,
+        "descriptions": {w: WAYS[w] for w in args.ways},
+    }
+    write_report(report, Path(args.out_dir))
+    return report
+
+
+if __name__ == "__main__":
+    # One GPU: with several visible, Trainer would split every batch over all (DataParallel).
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "0")
+    main()
