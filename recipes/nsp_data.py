@@ -149,8 +149,11 @@ def build_nsp_dataset(
     )
 
 
-def padding_waste(dataset: Dataset, batch_size: int, seed: int | None = 0) -> float:
-    """Share of pad tokens when batches of `batch_size` are padded to their longest example.
+def padding_waste(
+    dataset: Dataset, batch_size: int, seed: int | None = 0, pad_to_multiple_of: int = 1
+) -> float:
+    """Share of pad tokens when batches of `batch_size` are padded to their longest example
+    (rounded up to a multiple of `pad_to_multiple_of`, as the collator does).
 
     Batches are drawn in a random order (as Trainer shuffles) unless `seed` is None.
     """
@@ -161,7 +164,8 @@ def padding_waste(dataset: Dataset, batch_size: int, seed: int | None = 0) -> fl
     padded = np.zeros(-(-len(lengths) // batch_size) * batch_size, dtype=np.int64)
     padded[: len(lengths)] = lengths
     rows = padded.reshape(-1, batch_size)
-    slots = (rows.max(axis=1) * (rows > 0).sum(axis=1)).sum()
+    longest = -(-rows.max(axis=1) // pad_to_multiple_of) * pad_to_multiple_of
+    slots = (longest * (rows > 0).sum(axis=1)).sum()
     return float(1 - lengths.sum() / slots)
 
 
@@ -193,6 +197,9 @@ def _nsp_pairs(
     sep_id: int,
 ) -> dict[str, list]:
     out = {name: [] for name in _FEATURES}
+    # Random Bs are read as Arrow, converting to Python only the few sentences they take:
+    # `documents[i]` would convert a whole document (a play: ~5,000 lines) for each of them.
+    documents = documents.with_format("arrow")
     for doc, doc_index in zip(batch["sentence_ids"], indices, strict=True):
         rng = random.Random(f"{seed}:{doc_index}")
         pairs = _document_pairs(doc, doc_index, documents, max_num_tokens, short_seq_prob, rng)
@@ -232,9 +239,9 @@ def _document_pairs(
                 is_random_next, b = True, []
                 other_index = rng.randrange(len(documents) - 1)
                 other_index += other_index >= doc_index  # any document but this one
-                other = documents[other_index]["sentence_ids"]
+                other = documents[other_index]["sentence_ids"][0].values  # its sentences
                 for sentence in other[rng.randrange(len(other)) :]:
-                    b.extend(sentence)
+                    b.extend(sentence.as_py())
                     if len(b) >= target - len(a):
                         break
                 # The chunk's sentences after A were not used: put them back for the next pair.

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
-from transformers import BertConfig
+from transformers import BertConfig, TrainerCallback
 from transformers.activations import ACT2FN
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
@@ -238,6 +238,14 @@ def from_transformers_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch
     return {k: v for k, v in sd.items() if k not in _DECODER_KEYS}
 
 
+def transformers_config(model: BertForPreTraining) -> BertConfig:
+    """The config.json that makes our weights a stock transformers BertForPreTraining."""
+    config = copy.deepcopy(model.config)
+    config.architectures = ["BertForPreTraining"]
+    config.tie_word_embeddings = True  # our decoder always is the word embedding matrix
+    return config
+
+
 def save_as_transformers(model: BertForPreTraining, output_dir: str | os.PathLike) -> None:
     """Write config.json + model.safetensors that stock transformers loads.
 
@@ -245,9 +253,25 @@ def save_as_transformers(model: BertForPreTraining, output_dir: str | os.PathLik
     (the latter warns that it has no use for the pooler and NSP weights).
     """
     os.makedirs(output_dir, exist_ok=True)
-    config = copy.deepcopy(model.config)
-    config.architectures = ["BertForPreTraining"]
-    config.tie_word_embeddings = True  # our decoder always is the word embedding matrix
-    config.save_pretrained(output_dir)
+    transformers_config(model).save_pretrained(output_dir)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, os.path.join(output_dir, "model.safetensors"), metadata={"format": "pt"})
+
+
+class SaveTransformersConfig(TrainerCallback):
+    """Make Trainer's checkpoints of this model stock transformers checkpoints.
+
+    Trainer saves a model that is not a `PreTrainedModel` as its state dict alone, in
+    model.safetensors: already transformers' names, but with no config.json. This adds it to
+    every checkpoint-N/ and, at the end of training, to output_dir (which `save_model` fills).
+    """
+
+    def _write(self, args, model, folder: str) -> None:
+        if args.should_save:  # the main process
+            transformers_config(model).save_pretrained(folder)
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        self._write(args, model, os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._write(args, model, args.output_dir)

@@ -255,3 +255,7 @@ def test_padding_waste():
     # In order: [2, 4] -> 8 slots, [4, 4] -> 8, [1] -> 1; 15 real tokens of 17.
     assert padding_waste(ds, batch_size=2, seed=None) == pytest.approx(2 / 17)
     assert padding_waste(ds, batch_size=1) == 0.0
+    # The collator pads to a multiple of 8: [2, 4] -> 16 slots, [4, 4] -> 16, [1] -> 8.
+    assert padding_waste(ds, batch_size=2, seed=None, pad_to_multiple_of=8) == pytest.approx(
+        1 - 15 / 40
+    )

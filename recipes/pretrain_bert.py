@@ -1,0 +1,270 @@
+"""Pretrain BERT from scratch, masked LM + next-sentence prediction, with Trainer.
+
+    python -m recipes.pretrain_bert --config recipes/configs/bert-tiny-nsp.yaml [--field value ...]
+    accelerate launch -m recipes.pretrain_bert --config recipes/configs/bert-base-nsp.yaml
+
+recipes/pretrain_mlm.py with BERT's data: documents are split into sentences and cut into
+`[CLS] A [SEP] B [SEP]` pairs, B the true continuation of A or a passage from another document
+(recipes/nsp_data.py, the original create_pretraining_data.py's rules). The collator masks each
+batch afresh. `model_impl: scratch` trains recipes/scratch_bert.py's plain-PyTorch BERT in place
+of transformers' BertForPreTraining; both leave the same stock transformers checkpoint.
+Every field is documented in `--help`.
+"""
+
+from dataclasses import dataclass, field
+
+from datasets import concatenate_datasets
+from transformers import BertConfig, BertForPreTraining, Trainer, TrainingArguments
+
+from recipes import scratch_bert
+from recipes.config import (
+    TRAINING_DEFAULTS,
+    DataArguments,
+    model_config_arguments,
+    model_overrides,
+    parse_config,
+)
+from recipes.data import ResumableMaskingCollator, load_raw_datasets
+from recipes.errors import UserError, exit_on_user_error
+from recipes.metrics import (
+    add_perplexity,
+    compute_pretraining_metrics,
+    pretraining_logits_for_metrics,
+)
+from recipes.modeling import (
+    DERIVED_FIELDS,
+    bert_config,
+    count_parameters,
+    load_tokenizer,
+    use_sparse_mlm_head,
+)
+from recipes.nsp_data import build_nsp_dataset, group_wikitext_articles, padding_waste
+from recipes.outputs import finish_run, start_run, widget_example
+
+PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
+
+
+@dataclass
+class BertArguments:
+    model_impl: str = field(
+        default="transformers",
+        metadata={
+            "help": "'transformers': transformers.BertForPreTraining. 'scratch': the plain-PyTorch "
+            "BERT in recipes/scratch_bert.py, same Trainer, checkpoints in transformers format.",
+            "choices": ["transformers", "scratch"],
+        },
+    )
+    short_seq_prob: float = field(
+        default=0.1,
+        metadata={
+            "help": "Share of documents whose pairs aim at a random shorter length, so the model "
+            "also sees the short inputs fine-tuning gives it (BERT: 0.1)."
+        },
+    )
+    dupe_factor: int = field(
+        default=1,
+        metadata={
+            "help": "Build the training pairs this many times, each with other random splits "
+            "and random Bs (BERT: 10). Pairs are fixed once built: on a small corpus trained "
+            "for many epochs, this keeps the model from seeing the very same pairs again."
+        },
+    )
+    documents: str = field(
+        default="auto",
+        metadata={
+            "help": "How rows become documents. 'rows': each row is one (text files: see "
+            "text_sample_by; by default a blank line ends a document). 'wikitext': rows are "
+            "wikitext lines, grouped into articles at ` = Title = ` lines. 'auto': wikitext when "
+            "dataset_name names wikitext, else rows.",
+            "choices": ["auto", "rows", "wikitext"],
+        },
+    )
+    sparse_mlm_head: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the MLM head only at masked positions during training (same loss and "
+            "gradients, a fraction of the work); the saved model is a stock BertForPreTraining."
+        },
+    )
+    attn_implementation: str = field(
+        default="sdpa",
+        metadata={
+            "help": "Attention kernel (model_impl: transformers; scratch always uses SDPA).",
+            "choices": ["sdpa", "eager", "flash_attention_2"],
+        },
+    )
+
+    def __post_init__(self):
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise UserError(f"`short_seq_prob` must be in [0, 1], got {self.short_seq_prob}.")
+        if self.dupe_factor < 1:
+            raise UserError(f"`dupe_factor` must be at least 1, got {self.dupe_factor}.")
+        if self.model_impl == "scratch" and self.attn_implementation != "sdpa":
+            raise UserError("`model_impl: scratch` always uses SDPA: drop `attn_implementation`.")
+
+
+BertShapeArguments = model_config_arguments(BertConfig, DERIVED_FIELDS)
+
+
+def parse_args(argv=None):
+    return parse_config(
+        [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
+        argv,
+        defaults=TRAINING_DEFAULTS,
+    )
+
+
+def rows_are_wikitext_lines(data_args: DataArguments, bert_args: BertArguments) -> bool:
+    if bert_args.documents == "auto":
+        return "wikitext" in (data_args.dataset_name or "").lower()
+    return bert_args.documents == "wikitext"
+
+
+def nsp_pairs(
+    rows, tokenizer, data_args: DataArguments, bert_args: BertArguments, seed: int, dupe_factor=1
+):
+    """Rows of text -> documents -> `[CLS] A [SEP] B [SEP]` pairs (datasets.map, cached)."""
+    if rows_are_wikitext_lines(data_args, bert_args):
+        # An article spans many rows: group them in one batch, or one straddling two
+        # batches would become two documents.
+        documents = rows.map(
+            group_wikitext_articles, batched=True, batch_size=None, remove_columns=["text"]
+        )
+    else:
+        documents = rows.rename_column("text", "document")
+    copies = [
+        build_nsp_dataset(
+            documents,
+            tokenizer,
+            data_args.max_seq_length,
+            short_seq_prob=bert_args.short_seq_prob,
+            seed=seed + copy,
+            num_proc=data_args.preprocessing_num_workers,
+        )
+        for copy in range(dupe_factor)
+    ]
+    return concatenate_datasets(copies)
+
+
+@exit_on_user_error
+def main(argv=None) -> dict:
+    data_args, bert_args, shape_args, training_args = parse_args(argv)
+
+    # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
+    if data_args.streaming:
+        raise UserError("NSP draws random sentences from any document: `streaming` cannot work.")
+    if data_args.line_by_line:
+        raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
+    if (
+        data_args.train_files
+        and data_args.text_sample_by == "line"
+        and not rows_are_wikitext_lines(data_args, bert_args)
+    ):
+        raise UserError("`text_sample_by: line` makes every line a document: use 'paragraph'.")
+    resume_from = start_run(training_args, data_args.overwrite_output_dir)
+
+    # ---- Tokenizer: WordPiece with [CLS] [SEP] [PAD] [UNK] [MASK] ------------------------
+    tokenizer = load_tokenizer(data_args.tokenizer_name_or_path, data_args.max_seq_length)
+
+    # ---- Data: documents -> sentences -> NSP pairs (cached; rank 0 first) ---------------
+    # Validation documents are held out whole (load_raw_datasets splits rows, i.e. documents),
+    # so no held-out pair shares a document with a training pair.
+    with training_args.main_process_first(desc="building NSP pairs"):
+        raw = load_raw_datasets(data_args)
+        pairs = {}
+        for split, rows in raw.items():
+            dupe_factor = bert_args.dupe_factor if split == "train" else 1
+            try:
+                pairs[split] = nsp_pairs(
+                    rows, tokenizer, data_args, bert_args, training_args.seed, dupe_factor
+                )
+            except UserError as err:  # too few documents: a random B needs another one
+                hint = " Raise `validation_split_percentage` or set `validation_files`."
+                raise UserError(f"{split} data: {err}.{hint * (split == 'validation')}") from None
+    random_share = sum(pairs["train"]["next_sentence_label"]) / len(pairs["train"])
+    print(
+        f"NSP pairs: {len(pairs['train'])} train ({random_share:.1%} with a random B), "
+        f"{len(pairs['validation'])} validation"
+    )
+    # Pairs vary in length (document ends, short_seq_prob), so batches carry some padding.
+    padding = {
+        f"{split}_padding_fraction": padding_waste(
+            pairs[name], batch_size, seed=seed, pad_to_multiple_of=PAD_TO_MULTIPLE_OF
+        )
+        for split, name, batch_size, seed in [
+            ("train", "train", training_args.per_device_train_batch_size, training_args.seed),
+            ("eval", "validation", training_args.per_device_eval_batch_size, None),  # in order
+        ]
+    }
+    print(f"padding: {padding['train_padding_fraction']:.1%} of train token slots per batch")
+
+    # ---- Model: config derived from the tokenizer ------------------------------------------
+    overrides = model_overrides(shape_args)
+    if bert_args.model_impl == "transformers":
+        overrides["attn_implementation"] = bert_args.attn_implementation
+    config = bert_config(tokenizer, data_args.max_seq_length, overrides)
+    callbacks = []
+    if bert_args.model_impl == "scratch":
+        # Its forward returns a per-batch mean and it says so (accepts_loss_kwargs = False).
+        model = scratch_bert.BertForPreTraining(config, sparse_mlm_head=bert_args.sparse_mlm_head)
+        callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
+    else:
+        model = BertForPreTraining(config)
+        if bert_args.sparse_mlm_head:
+            use_sparse_mlm_head(model)  # normalizes its loss by Trainer's num_items_in_batch
+        else:
+            # Stock BertForPreTraining takes **kwargs, so Trainer assumes it normalizes the loss
+            # over accumulated micro-batches itself; it does not, and with gradient
+            # accumulation the loss and gradients would come out N times too large.
+            model.accepts_loss_kwargs = False
+    print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
+
+    # ---- Collator: 15% of tokens selected; of those 80% -> [MASK], 10% random, 10% kept ----
+    # A DataCollatorForLanguageModeling whose masks are a function of (seed, batch), so a
+    # resumed run masks as an unbroken one. It pads each batch to its longest pair;
+    # token_type_ids and next_sentence_label pass through.
+    collator = ResumableMaskingCollator(
+        tokenizer,
+        mlm_probability=data_args.mlm_probability,
+        pad_to_multiple_of=PAD_TO_MULTIPLE_OF,
+        seed=training_args.seed,
+    )
+
+    # ---- Trainer ------------------------------------------------------------------------
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=pairs["train"],
+        eval_dataset=pairs["validation"],
+        data_collator=collator,
+        processing_class=tokenizer,  # saved and pushed with the model
+        compute_metrics=compute_pretraining_metrics,
+        preprocess_logits_for_metrics=pretraining_logits_for_metrics,
+        callbacks=callbacks,
+    )
+
+    # ---- Train ----------------------------------------------------------------------------
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    metrics = dict(train_result.metrics) | padding
+    tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
+    metrics["train_tokens"] = tokens
+    metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
+
+    # ---- Evaluate: eval_loss is MLM + NSP; perplexity comes from the MLM part alone -------
+    metrics.update(add_perplexity(trainer.evaluate(), prefix="eval_mlm"))
+    print(
+        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f} vs "
+        f"{metrics['eval_majority_baseline_accuracy']:.3f} for the most frequent token; "
+        f"perplexity {metrics['perplexity']:.1f}\n"
+        f"held-out next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f} vs "
+        f"{metrics['eval_nsp_majority_baseline_accuracy']:.3f} for the more frequent label"
+    )
+
+    # ---- Save, card, push ------------------------------------------------------------------
+    held_out = [example["text"] for example in raw["validation"].take(50)]
+    prompt = widget_example(held_out, tokenizer.mask_token)
+    return finish_run(trainer, metrics, model_type="bert", data_args=data_args, widget_text=prompt)
+
+
+if __name__ == "__main__":
+    main()
