@@ -19,7 +19,15 @@ MASK_SPELLINGS = re.compile(r"<mask>|\[MASK\]")
 
 def fill_mask(model: str, texts: list[str], top_k: int = 5) -> list[list[dict]]:
     try:
-        fill = pipeline("fill-mask", model=model, tokenizer=model, top_k=top_k)
+        # safetensors only: a pickled pytorch_model.bin from the Hub can run code on load
+        fill = pipeline(
+            "fill-mask",
+            model=model,
+            tokenizer=model,
+            top_k=top_k,
+            trust_remote_code=False,
+            model_kwargs={"use_safetensors": True},
+        )
     except OSError as err:
         raise UserError(f"cannot load a model from `{model}`: {err}") from None
     mask = fill.tokenizer.mask_token

@@ -3,7 +3,11 @@
 `check_hub_access` runs before training so that a bad token or an unwritable repo fails in
 seconds instead of after hours. Every call honours `HF_ENDPOINT`, read when the call is made
 (huggingface_hub itself reads it once, at import time). The token never appears in a message,
-a log line or a pushed file.
+a log line, a saved file (`move_token_to_env`) or a pushed file.
+
+With push_to_hub, Trainer itself pushes only what `hub_strategy` asks for during training
+(the recipes default to "end": nothing); `outputs.finish_run` then pushes the final folder
+with our model card, never Trainer's.
 """
 
 import logging
@@ -64,6 +68,20 @@ def _redact(text: str, token: str | None) -> str:
 
 def _status(err: HfHubHTTPError) -> int | None:
     return err.response.status_code if err.response is not None else None
+
+
+# --------------------------------------------------------------------------- token
+def move_token_to_env(training_args) -> None:
+    """Take `hub_token` out of the TrainingArguments and hand it over as HF_TOKEN.
+
+    Trainer pickles its arguments into training_args.bin: in output_dir, in every checkpoint,
+    and on the Hub with `hub_strategy: checkpoint`. A token given as `--hub_token` would be
+    saved there in clear. huggingface_hub reads HF_TOKEN on every request, so Trainer's pushes
+    and ours still authenticate; the variable lives in this process and its children only.
+    """
+    if training_args.hub_token:
+        os.environ["HF_TOKEN"] = training_args.hub_token
+        training_args.hub_token = None
 
 
 # --------------------------------------------------------------------------- access check

@@ -14,7 +14,13 @@ from hub_server import run_hub_server
 from huggingface_hub import ModelCard, constants
 
 from recipes.errors import UserError
-from recipes.hub import build_model_card, check_hub_access, push_folder, write_model_card
+from recipes.hub import (
+    build_model_card,
+    check_hub_access,
+    move_token_to_env,
+    push_folder,
+    write_model_card,
+)
 
 GOOD = "hf_good_token_for_alice"
 
@@ -86,6 +92,19 @@ def test_invalid_repo_id_is_a_user_error(hub):
     with pytest.raises(UserError, match="hub_model_id"):
         check_hub_access("a/b/c", token=GOOD)
     assert hub.requests == []  # rejected before any network call
+
+
+def test_token_moved_to_env_still_authenticates_and_is_not_pickled(hub, tmp_path, monkeypatch):
+    import torch
+    from transformers import TrainingArguments
+
+    monkeypatch.setenv("HF_TOKEN", "hf_placeholder_restored_after_the_test")
+    args = TrainingArguments(str(tmp_path / "run"), hub_token=GOOD, report_to="none")
+    move_token_to_env(args)
+    assert args.hub_token is None and os.environ["HF_TOKEN"] == GOOD
+    torch.save(args, tmp_path / "training_args.bin")  # what Trainer writes into every checkpoint
+    assert GOOD.encode() not in (tmp_path / "training_args.bin").read_bytes()
+    assert check_hub_access("tiny") == "alice/tiny"  # HF_TOKEN is read at request time
 
 
 # --------------------------------------------------------------------------- model card

@@ -147,10 +147,20 @@ def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
 
     build = bytelevel_bpe if args.tokenizer_type == "bytelevel-bpe" else wordpiece
     tok, trainer = build(args)
-    batches = text_batches(raw, limit=args.max_texts)
-    tok.train_from_iterator((t for batch in batches for t in batch), trainer, length=length)
-    if tok.get_vocab_size() < 2 * len(BPE_SPECIALS):
-        raise UserError("the training text is empty: no tokens were learned.")
+    seen = 0
+
+    def texts():  # counted: byte-level BPE "learns" its 256-byte alphabet even from nothing
+        nonlocal seen
+        for batch in text_batches(raw, limit=args.max_texts):
+            seen += len(batch)
+            yield from batch
+
+    tok.train_from_iterator(texts(), trainer, length=length)
+    if seen == 0:
+        raise UserError(
+            "the training data holds no text (every example is empty or blank): check "
+            "`train_files` / `dataset_name` and `text_column`."
+        )
 
     tokenizer = wrap_for_transformers(tok, args)
     out = Path(args.output_dir)

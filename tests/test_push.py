@@ -1,0 +1,189 @@
+"""Publishing from the real entry points, in real processes, to a fake Hub on 127.0.0.1.
+
+One chain: train a tokenizer and push it; pretrain with that tokenizer *from the Hub* and push
+the model with our card; run fill-mask on the pushed model by its Hub id. Then a bad token,
+and a token given on the command line: it must never be written, logged or pushed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+from hub_server import run_hub_server
+from huggingface_hub import ModelCard
+
+GOOD = "hf_push_test_token_for_alice_0123456789"
+CONFIG = str(REPO / "recipes" / "configs" / "roberta-tiny.yaml")
+TINY = [
+    "--config", CONFIG, "--tokenizer_name_or_path", "alice/tiny-bpe",
+    "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
+    "--intermediate_size", "64", "--max_seq_length", "32",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+    "--max_steps", "8", "--eval_steps", "8", "--save_steps", "4", "--logging_steps", "2",
+    "--dataloader_num_workers", "0", "--disable_tqdm", "true", "--push_to_hub", "true",
+]  # fmt: skip
+FINAL_FILES = {
+    "README.md", "all_results.json", "config.json", "loss_curve.png", "model.safetensors",
+    "tokenizer.json", "tokenizer_config.json", "trainer_state.json",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with run_hub_server(tmp_path_factory.mktemp("hub"), tokens={GOOD: "alice"}) as server:
+        yield server
+    assert server.unhandled == [], "a client used a route the fake Hub does not implement"
+
+
+def run(hub, module: str, *args: str, cwd: Path, token: str | None = None):
+    """`python -m module args` against the fake Hub: its own HF_HOME, no token but `token`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "HF_ENDPOINT": hub.url,  # read by huggingface_hub at import time
+        "HF_HOME": str(cwd / "hf_home"),  # no cached login, no shared cache
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_DATASETS_OFFLINE": "1",  # the text is local; only the Hub is 127.0.0.1
+        "NO_PROXY": "127.0.0.1",
+    }
+    if token is not None:
+        env["HF_TOKEN"] = token
+    cwd.mkdir(parents=True, exist_ok=True)  # an empty folder: a Hub id is not a local path
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def files_containing(secret: str, *folders: Path) -> list[str]:
+    return [
+        str(path)
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_repo(hub, tmp_path_factory, corpus_files):
+    root = tmp_path_factory.mktemp("tokenizer")
+    result = run(
+        hub, "tokenizer_training.train_tokenizer",
+        "--config", str(REPO / "tokenizer_training" / "configs" / "bytelevel-bpe.yaml"),
+        "--train_files", *corpus_files, "--vocab_size", "800", "--output_dir", str(root / "tok"),
+        "--push_to_hub", "true", "--hub_model_id", "tiny-bpe",
+        cwd=root / "work", token=GOOD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return "alice/tiny-bpe", result
+
+
+@pytest.fixture(scope="module")
+def pushed(hub, tokenizer_repo, tmp_path_factory, corpus_files):
+    """A run with the token in HF_TOKEN and the default hub_strategy (push once, at the end)."""
+    root = tmp_path_factory.mktemp("pushed")
+    result = run(
+        hub, "recipes.pretrain_mlm", *TINY, "--train_files", *corpus_files,
+        "--output_dir", str(root / "tiny-roberta"), cwd=root / "work", token=GOOD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def test_tokenizer_trainer_pushes_a_loadable_tokenizer(hub, tokenizer_repo):
+    repo_id, result = tokenizer_repo
+    assert f"Pushed to {hub.url}/{repo_id}/commit/" in result.stdout
+    files = hub.files(repo_id)
+    assert set(files) == {"tokenizer.json", "tokenizer_config.json", "tokenizer_training_args.json"}
+    assert json.loads(files["tokenizer_config.json"])["mask_token"] == "<mask>"
+    assert not files_containing(GOOD, hub.root)  # (the pretraining run below loads it)
+
+
+def test_push_sends_model_tokenizer_card_and_results_once_at_the_end(hub, pushed):
+    root, result = pushed
+    assert f"Pushed to {hub.url}/alice/tiny-roberta/commit/" in result.stdout
+    assert set(hub.files("alice/tiny-roberta")) == FINAL_FILES  # no checkpoint, no .bin
+    assert len(hub.repos["alice/tiny-roberta"].commits) == 2  # the empty repo, then one push
+
+
+def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
+    root, _ = pushed
+    files = hub.files("alice/tiny-roberta")
+    assert files["README.md"] == (root / "tiny-roberta" / "README.md").read_bytes()
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "fill-mask"
+    [widget] = card.data.widget
+    assert "<mask>" in widget["text"]
+    results = json.loads(files["all_results.json"])
+    reported = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert reported["MLM loss"] == pytest.approx(results["eval_loss"], abs=1e-4)
+    assert reported["Perplexity"] == pytest.approx(results["perplexity"], abs=1e-4)
+    assert reported["Masked-token accuracy"] == pytest.approx(results["eval_accuracy"], abs=1e-4)
+    assert "![Training and evaluation loss](loss_curve.png)" in card.text
+    assert 'pipeline("fill-mask", model="alice/tiny-roberta")' in card.text
+    assert files["loss_curve.png"].startswith(b"\x89PNG")
+
+
+def test_token_from_env_is_in_no_file_and_no_log(hub, pushed):
+    root, result = pushed
+    assert GOOD not in result.stdout + result.stderr
+    assert not files_containing(GOOD, root, hub.root)
+
+
+def test_fill_mask_takes_a_hub_id(hub, pushed, tmp_path):
+    # no token: the repo is public
+    result = run(
+        hub, "recipes.fill_mask", "--model", "alice/tiny-roberta", "--top_k", "3",
+        "Shall I compare thee to a summer's <mask>?", cwd=tmp_path / "empty",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "Shall I compare thee to a summer's <mask>?"
+    assert len(lines) == 4  # the text, then top_k candidates
+    downloads = [r for r in hub.requests if r.startswith("GET /alice/tiny-roberta/resolve/")]
+    assert [r for r in downloads if r.endswith("/model.safetensors")]
+
+
+def test_bad_token_fails_in_seconds_before_any_work(hub, tmp_path, corpus_files):
+    secret = "hf_wrong_token_nobody_has_0123456789"
+    out = tmp_path / "model"
+    start = time.monotonic()
+    result = run(
+        hub, "recipes.pretrain_mlm", *TINY, "--train_files", *corpus_files,
+        "--output_dir", str(out), "--hub_token", secret, cwd=tmp_path / "work",
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2
+    assert "rejected the token" in result.stderr and "hf auth login" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert "Tokenizing" not in result.stderr  # failed before reading any data
+    assert not out.exists() or not any(out.iterdir())
+    assert elapsed < 60  # interpreter start and imports; the check itself is one request
+
+
+def test_token_on_the_command_line_is_never_saved_even_in_pushed_checkpoints(
+    hub, tokenizer_repo, tmp_path, corpus_files
+):
+    out = tmp_path / "tiny-roberta-ckpt"
+    result = run(
+        hub, "recipes.pretrain_mlm", *TINY, "--train_files", *corpus_files,
+        "--output_dir", str(out), "--hub_token", GOOD, "--hub_strategy", "checkpoint",
+        cwd=tmp_path / "work",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = hub.files("alice/tiny-roberta-ckpt")
+    # Trainer pushed the latest checkpoint (and its training_args.bin) along the way
+    assert {"last-checkpoint/optimizer.pt", "last-checkpoint/training_args.bin"} <= set(files)
+    assert FINAL_FILES <= set(files)
+    assert not [name for name in files if name.startswith("checkpoint-")]
+    assert (out / "checkpoint-4" / "training_args.bin").is_file()
+    assert GOOD not in result.stdout + result.stderr
+    assert not files_containing(GOOD, out, hub.root)
