@@ -9,24 +9,41 @@ output_dir/
   checkpoint-*/                       intermediate checkpoints (for resuming)
 """
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import set_seed
+from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes import hub
 from recipes.errors import UserError
-from recipes.plotting import plot_loss_curve
+from recipes.modeling import warn_if_slow_bf16
 
 FINISHED_MARKER = "all_results.json"  # written last: its presence means the run finished
+
+
+def start_run(training_args, overwrite: bool) -> str | None:
+    """What every recipe does first, before any slow work: seed, check the output folder and
+    the Hub. Returns the checkpoint to resume from, if any."""
+    set_seed(training_args.seed)
+    warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
+    resume_from = prepare_output_dir(training_args, overwrite)
+    hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
+    if training_args.push_to_hub:  # a bad token fails now, not after hours of training
+        training_args.hub_model_id = hub.check_hub_access(
+            training_args.hub_model_id or Path(training_args.output_dir).name,
+            private=training_args.hub_private_repo,
+        )
+    return resume_from
 
 
 def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     """Refuse to clobber a finished model; return the checkpoint to resume from, if any.
 
     A run killed mid-way left checkpoint-N folders: the same command continues from the
-    newest one, unless `resume_from_checkpoint` names another.
+    newest complete one, unless `resume_from_checkpoint` names another.
     """
     out = Path(training_args.output_dir)
     if (out / FINISHED_MARKER).exists() and not overwrite:
@@ -35,15 +52,48 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
             "`overwrite_output_dir: true` to train again from scratch there."
         )
     if overwrite:
+        # until this run finishes, nothing in output_dir should look finished
+        (out / FINISHED_MARKER).unlink(missing_ok=True)
         return None
-    if training_args.resume_from_checkpoint:
-        if not Path(training_args.resume_from_checkpoint).is_dir():
+    chosen = training_args.resume_from_checkpoint
+    if chosen and str(chosen).lower() != "true":  # `true` means the newest, as by default
+        if not Path(chosen).is_dir():
+            raise UserError(f"`resume_from_checkpoint: {chosen}` is not a checkpoint folder.")
+        if not checkpoint_is_complete(Path(chosen)):
             raise UserError(
-                f"`resume_from_checkpoint: {training_args.resume_from_checkpoint}` is not a "
-                "checkpoint folder."
+                f"`resume_from_checkpoint: {chosen}` is incomplete (no readable "
+                f"{TRAINER_STATE_NAME}: the run stopped while writing it); pick an older one."
             )
-        return training_args.resume_from_checkpoint
-    return get_last_checkpoint(str(out)) if out.is_dir() else None
+    else:
+        chosen = last_complete_checkpoint(out) if out.is_dir() else None
+    if chosen:
+        print(f"Resuming from {chosen}: optimizer, schedule, RNG states and data position")
+    return chosen
+
+
+def checkpoint_is_complete(checkpoint: Path) -> bool:
+    """Trainer writes checkpoint-N/ in place, trainer_state.json last (after the weights,
+    optimizer and RNG states), so a readable trainer_state.json means the rest is there."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest checkpoint-N that was written to the end; a run killed while saving leaves a
+    newer, partial one, which is reported and left for Trainer to overwrite when it gets there."""
+    checkpoints = []
+    for path in out.iterdir():
+        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if match and path.is_dir():
+            checkpoints.append((int(match.group(1)), path))
+    for _, path in sorted(checkpoints, reverse=True):
+        if checkpoint_is_complete(path):
+            return str(path)
+        print(f"Skipping incomplete checkpoint {path} (the run stopped while writing it)")
+    return None
 
 
 def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
@@ -62,14 +112,31 @@ def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
     return f"The {mask_token} of the matter."
 
 
+def weights_checksum(model) -> str:
+    """A short digest of the parameter values. Data-parallel ranks end training with the same
+    one (else they diverged), and the saved model reloaded with from_pretrained has it too.
+    Under FSDP or ZeRO-3 each rank holds a shard, so there the ranks' digests differ."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        digest.update(name.encode())
+        digest.update(param.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_text: str) -> dict:
     """Save model + tokenizer, results, loss curve and model card; push if asked. Main
     process only writes; every process must call it (saving synchronises ranks)."""
     args = trainer.args
     out = Path(args.output_dir)
-    trainer.save_model()  # model + tokenizer (processing_class), safetensors
+    checksum = weights_checksum(trainer.model)
+    print(f"final weights checksum (rank {args.process_index} of {args.world_size}): {checksum}")
+    # model + tokenizer (processing_class), safetensors. `_internal_call`: without it, with
+    # push_to_hub, Trainer pushes here with a card of its own; we push below with ours.
+    trainer.save_model(_internal_call=True)
     if not trainer.is_world_process_zero():
         return metrics
+    from recipes.plotting import plot_loss_curve  # matplotlib: ~1 s to import, only needed here
+
     curve = plot_loss_curve(trainer.state.log_history, out / "loss_curve.png", title=out.name)
     trainer.state.save_to_json(str(out / "trainer_state.json"))
     datasets = [data_args.dataset_name] if data_args.dataset_name else []
@@ -84,7 +151,8 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         "max_steps": trainer.state.max_steps,
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
-        "precision": "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32"),
+        # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
+        "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
     hub.write_model_card(

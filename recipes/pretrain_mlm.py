@@ -11,16 +11,12 @@ train -> evaluate -> save/push. Every field is documented in `--help`.
 from dataclasses import dataclass, field
 
 from transformers import (
-    AutoTokenizer,
-    DataCollatorForLanguageModeling,
     RobertaConfig,
     RobertaForMaskedLM,
     Trainer,
     TrainingArguments,
-    set_seed,
 )
 
-from recipes import hub
 from recipes.config import (
     TRAINING_DEFAULTS,
     DataArguments,
@@ -28,11 +24,21 @@ from recipes.config import (
     model_overrides,
     parse_config,
 )
-from recipes.data import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.data import (
+    ResumableMaskingCollator,
+    check_enough_data,
+    load_raw_datasets,
+    tokenize_datasets,
+)
 from recipes.errors import UserError, exit_on_user_error
 from recipes.metrics import add_perplexity, argmax_logits, compute_mlm_metrics
-from recipes.modeling import DERIVED_FIELDS, check_tokenizer, roberta_config, use_sparse_mlm_head
-from recipes.outputs import finish_run, prepare_output_dir, widget_example
+from recipes.modeling import (
+    DERIVED_FIELDS,
+    load_tokenizer,
+    roberta_config,
+    use_sparse_mlm_head,
+)
+from recipes.outputs import finish_run, start_run, widget_example
 
 
 @dataclass
@@ -57,7 +63,9 @@ def parse_args(argv=None):
     return parse_config(
         [DataArguments, ModelArguments, RobertaShapeArguments, TrainingArguments],
         argv,
-        defaults=TRAINING_DEFAULTS,
+        # Every parameter gets a gradient (RobertaForMaskedLM has no pooler), so DDP need not
+        # walk the autograd graph for unused ones at every step, as Trainer asks by default.
+        defaults=TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False},
     )
 
 
@@ -66,21 +74,22 @@ def main(argv=None) -> dict:
     data_args, model_args, shape_args, training_args = parse_args(argv)
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
-    set_seed(training_args.seed)
-    resume_from = prepare_output_dir(training_args, data_args.overwrite_output_dir)
-    if training_args.push_to_hub:
-        training_args.hub_model_id = hub.check_hub_access(
-            training_args.hub_model_id or training_args.output_dir.rstrip("/").split("/")[-1],
-            token=training_args.hub_token,
-        )
+    resume_from = start_run(training_args, data_args.overwrite_output_dir)
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
-    # ---- Tokenizer ------------------------------------------------------------------------
-    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_name_or_path)
-    check_tokenizer(tokenizer, data_args.tokenizer_name_or_path, data_args.max_seq_length)
+    # ---- Tokenizer, and the model config derived from it (checked before any tokenizing) ----
+    tokenizer = load_tokenizer(data_args.tokenizer_name_or_path, data_args.max_seq_length)
+    overrides = model_overrides(shape_args) | {
+        "attn_implementation": model_args.attn_implementation
+    }
+    config = roberta_config(tokenizer, data_args.max_seq_length, overrides)
 
     # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
+    # On several processes Trainer hands each rank its share: a Dataset through a distributed
+    # sampler; a stream is read on rank 0, which sends every rank its batches (accelerate's
+    # dispatch_batches). A stream split here with split_dataset_by_node would be split again
+    # by accelerate: training would only ever see 1/world_size of it.
     with training_args.main_process_first(desc="tokenizing"):
         raw = load_raw_datasets(data_args)
         tokenized = tokenize_datasets(
@@ -88,11 +97,7 @@ def main(argv=None) -> dict:
         )
         check_enough_data(tokenized, raw, tokenizer, data_args)
 
-    # ---- Model: config derived from the tokenizer ------------------------------------------
-    overrides = model_overrides(shape_args) | {
-        "attn_implementation": model_args.attn_implementation
-    }
-    config = roberta_config(tokenizer, data_args.max_seq_length, overrides)
+    # ---- Model ------------------------------------------------------------------------------
     model = RobertaForMaskedLM(config)
     if model_args.sparse_mlm_head:
         use_sparse_mlm_head(model)  # normalizes its loss by Trainer's num_items_in_batch
@@ -104,11 +109,19 @@ def main(argv=None) -> dict:
     print(f"RobertaForMaskedLM: {model.num_parameters() / 1e6:.1f}M parameters")
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
-    collator = DataCollatorForLanguageModeling(
+    # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
+    pad_to = None  # packed blocks are all full
+    if data_args.line_by_line:
+        # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
+        # which concatenates one batch per rank before sending each its part: equal shapes
+        # needed, so pad to full length.
+        streamed_ddp = data_args.streaming and training_args.world_size > 1
+        pad_to = data_args.max_seq_length if streamed_ddp else 8
+    collator = ResumableMaskingCollator(
         tokenizer,
         mlm_probability=data_args.mlm_probability,
-        # packed blocks are all full; line-by-line batches pad to a multiple of 8 (tensor cores)
-        pad_to_multiple_of=8 if data_args.line_by_line else None,
+        pad_to_multiple_of=pad_to,
+        seed=training_args.seed,
     )
 
     # ---- Trainer ------------------------------------------------------------------------

@@ -1,0 +1,239 @@
+"""Bad input, in real processes: one clear message naming the file or field and the fix, a
+non-zero exit status, no traceback, and nothing in output_dir that looks finished.
+
+All cases start at once (most fail within the imports' few seconds), then each test checks
+its own.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import run_module
+from transformers import AutoTokenizer
+
+from recipes import pretrain_mlm
+from recipes.config import DataArguments, DataSourceArguments
+from recipes.data import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.errors import UserError
+from recipes.modeling import load_tokenizer
+from tokenizer_training.train_tokenizer import TokenizerArguments
+from tokenizer_training.train_tokenizer import main as train_tokenizer
+from tokenizer_training.train_tokenizer import train_tokenizer as train_tokenizer_function
+
+PRETRAIN, TOKENIZER = "recipes.pretrain_mlm", "tokenizer_training.train_tokenizer"
+TINY = [
+    "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
+    "--intermediate_size", "64", "--max_seq_length", "32", "--per_device_train_batch_size", "8",
+    "--max_steps", "2", "--eval_steps", "100", "--save_steps", "100",
+    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
+]  # fmt: skip
+
+# id -> (module, arguments, expected message (regex)); {name} is a file made by `inputs`.
+# Pretraining cases get --train_files/--tokenizer_name_or_path defaults unless they set them.
+CASES = {
+    "glob-matches-nothing": (PRETRAIN, ["--train_files", "{tmp}/nothing-*.txt"],
+                             r"`train_files`: .*nothing-\*\.txt matches no file"),
+    "empty-file": (PRETRAIN, ["--train_files", "{empty}"], r"empty\.txt is empty"),
+    "smaller-than-a-block": (PRETRAIN, ["--train_files", "{small}", "--max_seq_length", "64"],
+                             r"train data has \d+ tokens, fewer than one training block of "
+                             r"max_seq_length=64"),
+    "not-utf8": (PRETRAIN, ["--train_files", "{corpus}", "{latin1}"],
+                 r"latin1\.txt line 3 is not valid UTF-8.*on_decode_error: skip"),
+    "yaml-unknown-key": (PRETRAIN, ["--config", "{typo_yaml}"],
+                         r"unknown config key `learnig_rate` in .*typo\.yaml\. Did you mean "
+                         r"learning_rate"),
+    "cli-unknown-key": (PRETRAIN, ["--lerning_rate", "1e-3"],
+                        r"unknown config key `lerning_rate` in the command line.*learning_rate"),
+    "misspelt-model-field": (PRETRAIN, ["--config", "{model_typo_yaml}"],
+                             r"unknown config key `num_hidden_layer`.*num_hidden_layers"),
+    "positions-too-few": (PRETRAIN, ["--max_position_embeddings", "20"],
+                          r"`max_position_embeddings: 20` is too small for max_seq_length=32.*"
+                          r"needs .* = 34"),
+    "longer-than-tokenizer": (PRETRAIN, ["--max_seq_length", "1024"],
+                              r"`max_seq_length: 1024` exceeds the tokenizer's model_max_length "
+                              r"\(512\)"),
+    "mlm-probability-1.5": (PRETRAIN, ["--mlm_probability", "1.5"],
+                            r"`mlm_probability` must be in \(0, 1\), got 1\.5"),
+    "tokenizer-without-mask": (PRETRAIN, ["--tokenizer_name_or_path", "{no_mask_tok}"],
+                               r"has no mask token"),
+    "vocab-size-set": (PRETRAIN, ["--config", "{vocab_yaml}"],
+                       r"`vocab_size` in .*vocab\.yaml cannot be set: the model's vocabulary is "
+                       r"the tokenizer's"),
+    "finished-output-dir": (PRETRAIN, ["--output_dir", "{finished}"],
+                            r"output_dir .*finished already holds a finished model.*"
+                            r"overwrite_output_dir"),
+    "push-without-token": (PRETRAIN, ["--push_to_hub", "true", "--hub_model_id", "x/y"],
+                           r"push_to_hub is on but no Hugging Face token was found"),
+    "tokenizer-training-missing-file": (TOKENIZER, ["--train_files", "{tmp}/missing.txt"],
+                                        r"`train_files`: .*missing\.txt matches no file"),
+    "tokenizer-training-empty-file": (TOKENIZER, ["--train_files", "{empty}"],
+                                      r"empty\.txt is empty"),
+    "tokenizer-training-not-utf8": (TOKENIZER, ["--train_files", "{latin1}"],
+                                    r"latin1\.txt line 3 is not valid UTF-8"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, corpus_files) -> dict:
+    tmp = tmp_path_factory.mktemp("bad-input")
+    tok = tmp / "tok"
+    train_tokenizer(
+        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(tok)]
+        + ["--train_files", *corpus_files, "--vocab_size", "800"]
+    )
+    files = {"tmp": tmp, "tok": tok, "corpus": corpus_files[0]}
+    (tmp / "no-mask").mkdir()  # a bare tokenizer.json loads with no mask token
+    shutil.copy(tok / "tokenizer.json", tmp / "no-mask")
+    files["no_mask_tok"] = tmp / "no-mask"
+    texts = {
+        "empty": ("empty.txt", b""),
+        "blank": ("blank.txt", b"\n  \n\n"),
+        "small": (
+            "small.txt",
+            b"Shall I compare thee?\n\nThou art.\n\nRough winds.\n\nDo shake.\n",
+        ),
+        "latin1": ("latin1.txt", b"Shall I compare thee\nto a summer's day?\ncaf\xe9 cr\xe8me\n"),
+        "bad_jsonl": ("bad.jsonl", b'{"text": "fine"}\n{"text": "caf\xe9"}\n'),
+        "typo_yaml": ("typo.yaml", b"learnig_rate: 1.0e-3\n"),
+        "model_typo_yaml": ("model.yaml", b"num_hidden_layer: 2\n"),
+        "vocab_yaml": ("vocab.yaml", b"vocab_size: 500\n"),
+    }
+    for key, (name, content) in texts.items():
+        (tmp / name).write_bytes(content)
+        files[key] = tmp / name
+    files["finished"] = tmp / "finished"
+    files["finished"].mkdir()
+    (files["finished"] / "all_results.json").write_text('{"eval_loss": 5.0}\n')
+    (files["finished"] / "model.safetensors").write_bytes(b"weights")
+    return files
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket closes
+
+
+def run_case(case_id: str, files: dict):
+    module, args, _ = CASES[case_id]
+    args = [a.format(**files) for a in args]
+    output_dir = files["tmp"] / "out" / case_id
+    env = {}
+    if module == PRETRAIN:
+        defaults = {
+            "--train_files": files["corpus"],
+            "--tokenizer_name_or_path": files["tok"],
+            "--output_dir": output_dir,
+        }
+        args = TINY + [x for k, v in defaults.items() if k not in args for x in (k, str(v))] + args
+        output_dir = Path(args[args.index("--output_dir") + 1])
+        if "--push_to_hub" in args:  # no token anywhere, and no Hub to reach
+            hf_home = files["tmp"] / "empty-hf-home"
+            hf_home.mkdir(exist_ok=True)
+            env = {"HF_HOME": str(hf_home), "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+            assert "HF_TOKEN" not in os.environ  # conftest removed it
+    else:
+        args += ["--vocab_size", "300", "--output_dir", str(output_dir)]
+    return run_module(module, *args, env=env, timeout=300), output_dir
+
+
+@pytest.fixture(scope="module")
+def results(inputs):
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+        futures = {case: pool.submit(run_case, case, inputs) for case in CASES}
+        return {case: future.result() for case, future in futures.items()}
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_bad_input_gives_one_clear_message(case_id, results, inputs):
+    (proc, output_dir), expected = results[case_id], CASES[case_id][2]
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: "), proc.stderr[-3000:]
+    assert re.search(expected, last_line), last_line
+    if case_id == "finished-output-dir":  # left as it was
+        assert sorted(p.name for p in output_dir.iterdir()) == [
+            "all_results.json",
+            "model.safetensors",
+        ]
+        assert json.loads((output_dir / "all_results.json").read_text()) == {"eval_loss": 5.0}
+    else:
+        for name in ["all_results.json", "model.safetensors", "tokenizer.json"]:
+            assert not (output_dir / name).exists(), name
+
+
+def test_undecodable_lines_can_be_skipped_with_a_count(inputs, tmp_path):
+    out = tmp_path / "model"
+    run = run_module(
+        PRETRAIN, *TINY,
+        "--train_files", inputs["corpus"], str(inputs["latin1"]), "--on_decode_error", "skip",
+        "--tokenizer_name_or_path", str(inputs["tok"]), "--output_dir", str(out),
+        env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "on_decode_error=skip: dropped 1 undecodable line(s) from the train data" in run.stdout
+    assert (out / "all_results.json").is_file()
+
+
+# More mistakes, checked in-process: they leave by the same `exit_on_user_error`.
+@pytest.mark.parametrize(
+    "command_line, yaml_fields, expected",
+    [
+        (["--max_steps", "many"], {}, r"invalid int value: 'many' \(on the command line\)"),
+        ([], {"max_steps": "lots"}, r"`max_steps: lots` in .*: expected an integer"),
+        ([], {"text_sample_by": "lines"}, r"`text_sample_by: lines` .*: choose one of line,"),
+    ],
+)
+def test_config_values_are_checked_as_on_the_command_line(
+    tmp_path, command_line, yaml_fields, expected
+):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"train_files": ["x.txt"], "tokenizer_name_or_path": "t"}))
+    with config.open("a") as fh:
+        fh.write("".join(f"{k}: {v}\n" for k, v in yaml_fields.items()))
+    with pytest.raises(UserError, match=expected):
+        pretrain_mlm.parse_args(["--config", str(config), *command_line])
+
+
+def test_yaml_exponent_without_a_dot_is_still_a_number(tmp_path):
+    config = tmp_path / "c.yaml"  # YAML 1.1 reads 5e-4 as the string "5e-4"
+    config.write_text("train_files: [x.txt]\ntokenizer_name_or_path: t\nlearning_rate: 5e-4\n")
+    assert pretrain_mlm.parse_args(["--config", str(config)])[3].learning_rate == 5e-4
+
+
+def test_json_lines_that_are_not_utf8_are_named(inputs):
+    args = DataArguments(train_files=[str(inputs["bad_jsonl"])], tokenizer_name_or_path="t")
+    with pytest.raises(UserError, match=r"bad\.jsonl line 2 is not valid UTF-8"):
+        load_raw_datasets(args)
+
+
+def test_a_stream_smaller_than_a_block_is_named(inputs):
+    args = DataArguments(
+        train_files=[str(inputs["small"])], tokenizer_name_or_path="t", streaming=True
+    )
+    tokenizer = AutoTokenizer.from_pretrained(inputs["tok"])
+    raw = load_raw_datasets(args)
+    tokenized = tokenize_datasets(raw, tokenizer, args, num_proc=None)
+    with pytest.raises(UserError, match=r"train data has 0 tokens.*streaming_validation_ex"):
+        check_enough_data(tokenized, raw, tokenizer, args)
+
+
+def test_a_missing_tokenizer_folder_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"`tokenizer_name_or_path: .*/nope` is not a folder"):
+        load_tokenizer(str(tmp_path / "nope"), 128)
+
+
+def test_tokenizer_training_on_blank_text_is_refused(inputs, tmp_path):
+    args = TokenizerArguments(vocab_size=300, output_dir=str(tmp_path / "tok"))
+    data = DataSourceArguments(train_files=[str(inputs["blank"])])
+    with pytest.raises(UserError, match="the training data holds no text"):
+        train_tokenizer_function(args, data)
+    assert not (tmp_path / "tok").exists()

@@ -1,0 +1,136 @@
+"""Memory stays bounded on a corpus larger than RAM: tokenizer training and pretraining with
+`streaming: true` read the text as a stream, so peak RSS does not grow with the file.
+
+Each command runs in real processes on a 22 MB and a 60 MB file of Zipfian pseudo-words, and
+the larger run may take at most three quarters of the extra text in extra memory: holding the
+file (as Python strings, Arrow tables or token ids) would take at least its size. (Measured:
+~+11 MB for tokenizer training, ~0 for pretraining, which reads only the start of the stream.) The 2 GB
+measurement in the README uses the same generator:
+
+    python tests/test_memory.py /tmp/corpus-2g.txt 2000
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from helpers import REPO
+
+from tokenizer_training.train_tokenizer import main as train_tokenizer
+
+# Runs `python -m MODULE ...` as a child and prints the child's peak RSS (in kB, Linux) last on
+# stderr: RUSAGE_CHILDREN of this fresh process covers only that child and its workers.
+PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(f'peak_rss_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', "
+    "file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def write_zipf_corpus(path, megabytes: float, seed: int = 0) -> int:
+    """Plain text of pseudo-words with a Zipfian frequency (as natural text: a few very
+    common words, a long tail), ~12 words a line, blank lines between paragraphs. Written in
+    chunks, so memory stays small whatever the size. Returns the size in bytes."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    n_types = 50_000
+    lengths = rng.integers(2, 11, n_types)
+    vocab = np.array(["".join(rng.choice(letters, n)) for n in lengths], dtype=object)
+    weights = 1.0 / (np.arange(n_types) + 2.7) ** 1.1  # Zipf-Mandelbrot
+    cdf = np.cumsum(weights / weights.sum())
+    separators = np.array([" ", "\n", "\n\n"], dtype=object)
+    target, written = int(megabytes * 2**20), 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while written < target:
+            words = vocab[np.searchsorted(cdf, rng.random(200_000))]
+            # after each word: a space, or a line end (1 in 12), or a paragraph end (1 in 60)
+            kinds = np.searchsorted([1 - 1 / 12, 1 - 1 / 60], rng.random(len(words)))
+            chunk = "".join(w + s for w, s in zip(words, separators[kinds]))
+            fh.write(chunk)
+            written += len(chunk)
+    return written
+
+
+def peak_rss_mb(module: str, *args: str) -> float:
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),  # tiny models: one thread is faster
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("peak_rss_kb="), last
+    return int(last.split("=")[1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    """A small file and one ~40 MB larger, written in parallel. The small one already spans
+    two of the `datasets` text reader's 10 MB chunks, so its chunk buffers are in both peaks."""
+    root = tmp_path_factory.mktemp("memory")
+    small, large = root / "small.txt", root / "large.txt"
+    with ThreadPoolExecutor(2) as pool:
+        sizes = list(pool.map(write_zipf_corpus, [small, large], [22, 60], [0, 1]))
+    yield small, large, (sizes[1] - sizes[0]) / 2**20
+    small.unlink(), large.unlink()  # pytest keeps the last runs' tmp folders: not these 80 MB
+
+
+def peaks_for(module: str, corpora, make_args) -> list[float]:
+    small, large, _ = corpora
+    with ThreadPoolExecutor(2) as pool:  # two processes at once: peaks are per process
+        return list(
+            pool.map(lambda corpus: peak_rss_mb(module, *make_args(corpus)), [small, large])
+        )
+
+
+def test_tokenizer_training_memory_does_not_grow_with_the_corpus(corpora, tmp_path):
+    peaks = peaks_for(
+        "tokenizer_training.train_tokenizer",
+        corpora,
+        lambda corpus: [
+            "--train_files", str(corpus), "--streaming", "true", "--vocab_size", "2000",
+            "--output_dir", str(tmp_path / corpus.stem),
+        ],
+    )  # fmt: skip
+    extra_mb = corpora[2]
+    print(f"peak RSS {peaks} MB, extra text {extra_mb:.0f} MB")
+    assert peaks[1] - peaks[0] < 0.75 * extra_mb, (peaks, extra_mb)
+
+
+def test_streaming_pretraining_memory_does_not_grow_with_the_corpus(
+    corpora, tmp_path, corpus_files
+):
+    tok = tmp_path / "tok"
+    train_tokenizer(
+        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(tok)]
+        + ["--train_files", *corpus_files, "--vocab_size", "1000"]
+    )
+    peaks = peaks_for(
+        "recipes.pretrain_mlm",
+        corpora,
+        lambda corpus: [
+            "--config", "recipes/configs/roberta-tiny.yaml", "--streaming", "true",
+            "--train_files", str(corpus), "--tokenizer_name_or_path", str(tok),
+            "--output_dir", str(tmp_path / corpus.stem),
+            "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
+            "--intermediate_size", "64", "--max_seq_length", "64",
+            "--per_device_train_batch_size", "8", "--max_steps", "3",
+            "--eval_steps", "100", "--save_steps", "100", "--logging_steps", "1",
+            "--streaming_validation_examples", "20", "--disable_tqdm", "true",
+        ],
+    )  # fmt: skip
+    extra_mb = corpora[2]
+    print(f"peak RSS {peaks} MB, extra text {extra_mb:.0f} MB")
+    assert peaks[1] - peaks[0] < 0.75 * extra_mb, (peaks, extra_mb)
+
+
+if __name__ == "__main__":  # write a corpus: python tests/test_memory.py PATH MEGABYTES
+    print(write_zipf_corpus(sys.argv[1], float(sys.argv[2])), "bytes")
