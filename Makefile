@@ -22,10 +22,22 @@ data: install
 demo: data
 	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml
 	$(PY) -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml --overwrite_output_dir true
+	@echo "Fill-mask on held-out lines (All's Well That Ends Well is in the validation split):"
 	$(PY) -m recipes.fill_mask --model outputs/roberta-tiny \
-		"Good <mask>, my lord." \
-		"I pray you, tell me what you <mask>." \
-		"What is your <mask>?"
+		"What is it, my good <mask>, the king languishes of?" \
+		"I do beg your good <mask> in this case." \
+		"What is your <mask>, madam?"
+
+# BERT: WordPiece tokenizer, then masked LM + next-sentence prediction (recipes/pretrain_bert.py).
+.PHONY: demo-bert
+demo-bert: data
+	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/wordpiece.yaml
+	$(PY) -m recipes.pretrain_bert --config recipes/configs/bert-tiny-nsp.yaml --overwrite_output_dir true
+	@echo "Fill-mask on held-out lines (All's Well and Antony and Cleopatra are the validation plays):"
+	$(PY) -m recipes.fill_mask --model outputs/bert-tiny-nsp \
+		"What is it, my good [MASK], the king languishes of?" \
+		"The nature of bad [MASK] infects the teller." \
+		"What is your [MASK], madam?"
 
 test: install
 	$(PY) -m pytest -q
