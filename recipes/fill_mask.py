@@ -54,7 +54,9 @@ def main(argv=None):
     for text, candidates in zip(args.texts, fill_mask(args.model, args.texts, args.top_k)):
         print(f"\n{text}")
         for c in candidates:
-            print(f"  {c['score']:6.3f}  {c['token_str'].strip()!r:<16} {c['sequence']}")
+            token = c["token_str"].strip() or c["token_str"]  # keep a bare '\n' visible
+            # verse lines end in newlines: show them as ↵ so each candidate stays on one line
+            print(f"  {c['score']:6.3f}  {token!r:<16} {c['sequence'].replace(chr(10), ' ↵ ')}")
 
 
 if __name__ == "__main__":
