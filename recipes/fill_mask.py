@@ -10,7 +10,7 @@ model's own mask token. Works with a local folder or a Hub id, using stock trans
 import argparse
 import re
 
-from transformers import pipeline
+from transformers import logging, pipeline
 
 from recipes.errors import UserError, exit_on_user_error
 
@@ -51,6 +51,9 @@ def main(argv=None):
     parser.add_argument("--top_k", type=int, default=5)
     parser.add_argument("texts", nargs="+", help="Texts containing <mask> (or [MASK]).")
     args = parser.parse_args(argv)
+    # BertForPreTraining checkpoints load into BertForMaskedLM with the NSP head and pooler left
+    # over; transformers reports that at length. It is expected here: keep the output readable.
+    logging.set_verbosity_error()
     for text, candidates in zip(args.texts, fill_mask(args.model, args.texts, args.top_k)):
         print(f"\n{text}")
         for c in candidates:
