@@ -99,10 +99,16 @@ def _masked_loss(logits, targets, num_items_in_batch):
     # Sum over this batch's masked tokens, divided by the masked-token count of the whole
     # optimizer step (all accumulation micro-batches and all ranks, as Trainer passes it):
     # every masked token weighs the same, however they fall into micro-batches.
+    # A step without a single masked token (tiny batches or mlm_probability) then contributes
+    # 0, where 0 / 0 would be NaN and poison every weight.
     total = F.cross_entropy(logits.float(), targets, reduction="sum")
-    if num_items_in_batch is None:
-        return total / max(targets.numel(), 1)
-    return total / num_items_in_batch
+    return total / _at_least_one(
+        targets.numel() if num_items_in_batch is None else num_items_in_batch
+    )
+
+
+def _at_least_one(count):
+    return count.clamp(min=1) if torch.is_tensor(count) else max(count, 1)  # no GPU sync
 
 
 def sparse_roberta_mlm_forward(
@@ -190,7 +196,7 @@ def sparse_bert_pretraining_forward(
         if num_items_in_batch is not None:
             # Trainer then sums micro-batch losses (accumulation, ranks) without averaging them:
             # weigh this NSP mean by the batch's share of the step's masked tokens (shares sum to 1)
-            nsp_loss = nsp_loss * masked.sum() / num_items_in_batch
+            nsp_loss = nsp_loss * masked.sum() / _at_least_one(num_items_in_batch)
         loss = loss + nsp_loss
     return BertForPreTrainingOutput(
         loss=loss, prediction_logits=prediction_logits, seq_relationship_logits=nsp_logits

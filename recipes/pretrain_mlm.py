@@ -39,6 +39,7 @@ from recipes.modeling import (
     use_sparse_mlm_head,
 )
 from recipes.outputs import finish_run, start_run, widget_example
+from recipes.stream_position import TrackedStream, track_stream_position
 
 
 @dataclass
@@ -125,10 +126,13 @@ def main(argv=None) -> dict:
     )
 
     # ---- Trainer ------------------------------------------------------------------------
+    train_dataset = tokenized["train"]
+    if data_args.streaming:  # checkpoints record where in the stream training stood
+        train_dataset = TrackedStream(train_dataset)
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=tokenized["train"],
+        train_dataset=train_dataset,
         eval_dataset=tokenized["validation"],
         data_collator=collator,
         processing_class=tokenizer,  # saved and pushed with the model
@@ -137,6 +141,8 @@ def main(argv=None) -> dict:
     )
 
     # ---- Train ----------------------------------------------------------------------------
+    if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
+        track_stream_position(trainer, resume_from)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics)
     tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks

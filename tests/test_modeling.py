@@ -91,3 +91,22 @@ def test_sparse_loss_normalizes_by_the_step_token_count():
     # Trainer passes the count over all accumulated micro-batches: the sum is divided by it
     summed = model(input_ids=ids, labels=labels, num_items_in_batch=4 * n).loss
     assert torch.allclose(summed * 4, mean, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "model_cls, config_cls", [(RobertaForMaskedLM, RobertaConfig), (BertForPreTraining, BertConfig)]
+)
+def test_a_step_with_no_masked_token_adds_nothing_instead_of_nan(model_cls, config_cls):
+    model = tiny(model_cls, config_cls).train()
+    use_sparse_mlm_head(model)
+    ids = torch.randint(5, 100, (2, 16))
+    extra = {"next_sentence_label": torch.tensor([0, 1])} if model_cls is BertForPreTraining else {}
+    loss = model(
+        input_ids=ids,
+        labels=torch.full_like(ids, -100),
+        num_items_in_batch=torch.tensor(0),
+        **extra,
+    ).loss
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

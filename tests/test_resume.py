@@ -85,10 +85,15 @@ def max_abs_difference(a, b) -> float:
     return max((left[k] - right[k]).abs().max().item() for k in left)
 
 
+STREAM = ["--streaming", "true", "--streaming_validation_examples", "20"]
+
+
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--streaming", "true", "--streaming_validation_examples", "20"]],
-    ids=["packed", "streaming"],
+    [[], [*STREAM, "--dataloader_num_workers", "0"], STREAM],
+    # streaming: the checkpoint's stream position; with a loader worker there is none, and the
+    # resumed run re-reads the stream up to where it was
+    ids=["packed", "streaming", "streaming-worker"],
 )
 def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
     tmp_path, corpus_files, tokenizer_dir, extra
@@ -117,6 +122,10 @@ def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"Skipping incomplete checkpoint {partial}" in resumed.stdout
         assert f"Resuming from {broken / f'checkpoint-{newest}'}" in resumed.stdout
+        if "--dataloader_num_workers" in extra:  # 8 blocks a step
+            assert f"Resuming the stream after its example {newest * 8} " in resumed.stdout
+        elif extra:
+            assert "re-reading the stream up to where it was" in resumed.stdout
         assert reference.wait(timeout=600) == 0, (tmp_path / "w").read_text()[-3000:]
     finally:
         if reference.poll() is None:
