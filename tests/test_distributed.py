@@ -24,6 +24,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 from recipes.config import _check_launch
 from recipes.errors import UserError
 from recipes.outputs import weights_checksum
+from recipes.stream_position import POSITION_FILE
 from tokenizer_training import train_tokenizer
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
@@ -168,5 +169,8 @@ def test_streaming_under_torchrun_reads_each_line_once_across_ranks(tmp_path, to
     results = json.loads((tmp_path / "model" / "all_results.json").read_text())
     assert results["train_tokens"] == sum(lengths)
     assert results["epoch"] == pytest.approx(1.0)
+    # rank 0 read the stream for both: the checkpoint's position counts 4 steps x 4 x 2 lines
+    position = json.loads((tmp_path / "model" / "checkpoint-4" / POSITION_FILE).read_text())
+    assert position["examples"] == 32 and position["examples_per_step"] == 8
     checksums = rank_checksums(run.stdout)
     assert set(checksums) == {0, 1} and checksums[0] == checksums[1]
