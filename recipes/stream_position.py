@@ -32,15 +32,16 @@ def track_stream_position(trainer, resume_from: str | None) -> None:
     """Make the stream `trainer` trains on resumable from its checkpoints' stream positions.
     `trainer.train_dataset` must be a TrackedStream; call before `trainer.train()`."""
     stream = trainer.train_dataset
-    stream.examples_per_step = trainer.get_total_train_batch_size(trainer.args)
-    # The loader reads ahead by a batch or two per rank: 4 steps of states is ample.
-    stream.states = collections.deque(maxlen=4 * stream.examples_per_step + 64)
+    stream.set_examples_per_step(trainer.get_total_train_batch_size(trainer.args))
     trainer.add_callback(SaveStreamPosition(stream))
     if resume_from is None:
         return
     examples = stream.restore(resume_from)
     if examples is None:
-        print(f"{resume_from} has no {POSITION_FILE}: re-reading the stream up to where it was")
+        print(
+            f"{resume_from} has no usable {POSITION_FILE} (none saved, or the global batch "
+            "changed): re-reading the stream up to where it was"
+        )
     else:
         trainer.args.ignore_data_skip = True  # the stream itself starts at the right place
         print(f"Resuming the stream after its example {examples} ({POSITION_FILE})")
@@ -51,10 +52,15 @@ class TrackedStream(torch.utils.data.IterableDataset):
 
     def __init__(self, dataset, examples_per_step: int = 1):
         self.dataset = dataset
-        self.examples_per_step = examples_per_step  # set by track_stream_position
-        self.states = collections.deque(maxlen=4 * examples_per_step + 64)  # (count, state)
+        self.set_examples_per_step(examples_per_step)
         self.examples_read = 0  # since the start of the run, a resumed one included
         self.passes = 0  # started passes over the stream; > 1 means it was read through
+
+    def set_examples_per_step(self, examples_per_step: int):
+        """The global batch: examples read per optimizer step, all ranks and micro-batches."""
+        self.examples_per_step = examples_per_step
+        # The loader reads ahead by a batch or two per rank: 4 steps of states is ample.
+        self.states = collections.deque(maxlen=4 * examples_per_step + 64)  # (count, state)
 
     def __iter__(self):
         if torch.utils.data.get_worker_info() is not None:
