@@ -27,3 +27,16 @@ from helpers import FIXTURES  # noqa: E402  (after the environment is set)
 def corpus_files() -> list[str]:
     """Two real public-domain texts (Shakespeare's sonnets and part of Macbeth), ~150 KB."""
     return sorted(str(p) for p in (FIXTURES / "corpus").glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer_dir(tmp_path_factory, corpus_files):
+    """An 800-token byte-level BPE tokenizer trained on the corpus, for tests that only read it."""
+    from tokenizer_training.train_tokenizer import main as train_tokenizer
+
+    out = tmp_path_factory.mktemp("bpe-800")
+    train_tokenizer(
+        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
+        + ["--train_files", *corpus_files, "--vocab_size", "800"]
+    )
+    return out

@@ -24,7 +24,6 @@ from recipes.data import check_enough_data, load_raw_datasets, tokenize_datasets
 from recipes.errors import UserError
 from recipes.modeling import load_tokenizer
 from tokenizer_training.train_tokenizer import TokenizerArguments
-from tokenizer_training.train_tokenizer import main as train_tokenizer
 from tokenizer_training.train_tokenizer import train_tokenizer as train_tokenizer_function
 
 PRETRAIN, TOKENIZER = "recipes.pretrain_mlm", "tokenizer_training.train_tokenizer"
@@ -81,13 +80,9 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, corpus_files) -> dict:
+def inputs(tmp_path_factory, corpus_files, bpe_tokenizer_dir) -> dict:
     tmp = tmp_path_factory.mktemp("bad-input")
-    tok = tmp / "tok"
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(tok)]
-        + ["--train_files", *corpus_files, "--vocab_size", "800"]
-    )
+    tok = bpe_tokenizer_dir
     files = {"tmp": tmp, "tok": tok, "corpus": corpus_files[0]}
     (tmp / "no-mask").mkdir()  # a bare tokenizer.json loads with no mask token
     shutil.copy(tok / "tokenizer.json", tmp / "no-mask")

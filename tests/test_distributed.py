@@ -25,7 +25,6 @@ from recipes.config import _check_launch
 from recipes.errors import UserError
 from recipes.outputs import weights_checksum
 from recipes.stream_position import POSITION_FILE
-from tokenizer_training import train_tokenizer
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
 TINY = [
@@ -62,19 +61,9 @@ def rank_checksums(stdout: str) -> dict[int, str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("tok") / "tokenizer"
-    train_tokenizer.main(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--train_files",
-         *corpus_files, "--vocab_size", "800", "--output_dir", str(out)]
-    )  # fmt: skip
-    return out
-
-
 # --------------------------------------------------------------------------- accelerate, DDP
 @pytest.fixture(scope="module")
-def ddp(tmp_path_factory, tokenizer_dir, corpus_files):
+def ddp(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
     root = tmp_path_factory.mktemp("ddp")
     accelerate = [
         "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
@@ -83,7 +72,7 @@ def ddp(tmp_path_factory, tokenizer_dir, corpus_files):
     ]  # fmt: skip
     run = launch(
         accelerate,
-        ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(tokenizer_dir),
+        ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
          "--output_dir", str(root / "model")],
         hf_home=root / "hf_home",
     )  # fmt: skip
@@ -139,14 +128,14 @@ def test_processes_trainer_does_not_see_are_refused(monkeypatch):
 
 
 # --------------------------------------------------------------------------- torchrun, streaming
-def test_streaming_under_torchrun_reads_each_line_once_across_ranks(tmp_path, tokenizer_dir):
+def test_streaming_under_torchrun_reads_each_line_once_across_ranks(tmp_path, bpe_tokenizer_dir):
     # 8 held-out lines, then 32 training lines of different lengths: one pass is 32 / (4 x 2)
     # = 4 steps. The non-padding tokens counted over those 4 steps sum to the whole training
     # text only if the two ranks together read every line exactly once.
     lines = [f"line {i} " + " ".join(["love"] * (1 + (i * i) % 17)) for i in range(40)]
     corpus = tmp_path / "lines.txt"
     corpus.write_text("\n".join(lines) + "\n")
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
     lengths = [len(tok(line, truncation=True, max_length=SEQ)["input_ids"]) for line in lines[8:]]
     # a rank reading everything, or only half of its share, would count something else
     assert sum(lengths) not in (
@@ -160,7 +149,7 @@ def test_streaming_under_torchrun_reads_each_line_once_across_ranks(tmp_path, to
         torchrun,
         ["--train_files", str(corpus), "--text_sample_by", "line", "--streaming", "true",
          "--line_by_line", "true", "--streaming_validation_examples", "8",
-         "--tokenizer_name_or_path", str(tokenizer_dir), "--output_dir", str(tmp_path / "model"),
+         "--tokenizer_name_or_path", str(bpe_tokenizer_dir), "--output_dir", str(tmp_path / "model"),
          "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
          "--max_steps", "4", "--eval_steps", "4", "--save_steps", "4"],
         hf_home=tmp_path / "hf_home",

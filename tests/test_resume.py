@@ -18,7 +18,6 @@ from transformers import AutoTokenizer
 from recipes.data import ResumableMaskingCollator
 from recipes.errors import UserError
 from recipes.outputs import checkpoint_is_complete, prepare_output_dir
-from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 MAX_STEPS = 20
 # One thread: a model this small gains nothing from two, and on a busy machine OpenMP threads
@@ -30,19 +29,9 @@ TINY = [
     "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32",
     "--max_steps", str(MAX_STEPS), "--save_steps", "4", "--eval_steps", "100",
     "--logging_steps", "4", "--disable_tqdm", "true",
-    # one loader worker (the tiny recipe's setting): masks are drawn in another process
+    # one loader worker: masks are drawn in another process, and must not depend on it
     "--dataloader_num_workers", "1", "--save_total_limit", "3",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "800"]
-    )
-    return out
 
 
 def pretrain_command(out, corpus_files, tokenizer_dir, extra):
@@ -96,13 +85,17 @@ STREAM = ["--streaming", "true", "--streaming_validation_examples", "20"]
     ids=["packed", "streaming", "streaming-worker"],
 )
 def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
-    tmp_path, corpus_files, tokenizer_dir, extra
+    tmp_path, corpus_files, bpe_tokenizer_dir, extra
 ):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     # the unbroken run and the one to kill run side by side
-    reference = start(pretrain_command(whole, corpus_files, tokenizer_dir, extra), tmp_path / "w")
+    reference = start(
+        pretrain_command(whole, corpus_files, bpe_tokenizer_dir, extra), tmp_path / "w"
+    )
     try:
-        victim = start(pretrain_command(broken, corpus_files, tokenizer_dir, extra), tmp_path / "b")
+        victim = start(
+            pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra), tmp_path / "b"
+        )
         kill_after_checkpoint(victim, broken / "checkpoint-4", tmp_path / "b")
         assert not (broken / "all_results.json").exists()
 
@@ -117,7 +110,7 @@ def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
         partial.mkdir(exist_ok=True)
         (partial / "trainer_state.json").write_text('{"global_step": ')  # cut off mid-write
 
-        command = pretrain_command(broken, corpus_files, tokenizer_dir, extra)
+        command = pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra)
         resumed = run_module(*command[2:], env=ONE_THREAD)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"Skipping incomplete checkpoint {partial}" in resumed.stdout
@@ -148,8 +141,8 @@ def test_an_incomplete_checkpoint_named_explicitly_is_refused(tmp_path):
         prepare_output_dir(args, overwrite=False)
 
 
-def test_masks_depend_only_on_seed_and_batch(tokenizer_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+def test_masks_depend_only_on_seed_and_batch(bpe_tokenizer_dir):
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
     blocks = torch.randint(5, len(tokenizer), (6, 64), generator=torch.Generator().manual_seed(0))
     examples = [{"input_ids": row.tolist()} for row in blocks]
 

@@ -10,17 +10,11 @@ from transformers import AutoTokenizer
 
 from recipes.data import pack_texts
 from recipes.stream_position import POSITION_FILE, SaveStreamPosition, TrackedStream
-from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "800"]
-    )
-    return AutoTokenizer.from_pretrained(out)
+def tokenizer(bpe_tokenizer_dir):
+    return AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
 
 
 def packed_stream(corpus_files, tokenizer):
