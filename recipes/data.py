@@ -9,8 +9,10 @@ import codecs
 import glob
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import FunctionType
 
 import numpy as np
 import torch
@@ -18,6 +20,30 @@ from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
 from transformers import DataCollatorForLanguageModeling
 
 from recipes.errors import UserError
+
+
+class CodeVersioned:
+    """A `Dataset.map` function whose cache key covers the code it runs.
+
+    datasets fingerprints a map by hashing its function with dill, and dill pickles a function
+    that can be imported (any module-level one) by reference, module and name: edit
+    `pack_texts` and the next run silently reuses the cache the old code built. This wrapper
+    carries the bytecode of every function in the module, helpers included, into that hash;
+    comments and blank lines do not change bytecode, so they leave the cache alone.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        module = sys.modules[fn.__module__]
+        self.code = [
+            obj.__code__
+            for _, obj in sorted(vars(module).items())
+            if isinstance(obj, FunctionType) and obj.__module__ == module.__name__
+        ]
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
 
 # File extension -> the `datasets` builder that reads it.
 BUILDERS = {
@@ -160,7 +186,7 @@ def _drop_lines_with_replacements(batch):
 def _drop_undecodable(ds, split: str):
     # `encoding_errors="replace"` turned bad bytes into U+FFFD: drop those lines (not the
     # whole paragraph or document around them) and say how many.
-    ds = ds.map(_drop_lines_with_replacements, batched=True)
+    ds = ds.map(CodeVersioned(_drop_lines_with_replacements), batched=True)
     if isinstance(ds, Dataset):  # a stream cannot be counted ahead
         n = sum(ds["dropped_lines"])
         if n:
@@ -279,7 +305,7 @@ def tokenize_datasets(raw: dict, tokenizer, args, num_proc: int | None) -> dict:
         if isinstance(ds, Dataset):
             workers = _default_num_proc(ds) if num_proc is None else num_proc
             map_kwargs.update(num_proc=workers, desc=f"Tokenizing {split}")
-        out[split] = ds.map(fn, fn_kwargs=fn_kwargs, **map_kwargs)
+        out[split] = ds.map(CodeVersioned(fn), fn_kwargs=fn_kwargs, **map_kwargs)
     return out
 
 

@@ -15,6 +15,7 @@ documents. Text files with blank lines between documents need no grouping:
 its "text" column to "document".
 """
 
+import math
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Sequence, Value
 from transformers import PreTrainedTokenizerBase
 
+from recipes.data import CodeVersioned
 from recipes.errors import UserError
 
 # A sentence ends at . ! ? or Arabic ؟, perhaps followed by a closing quote or bracket, then
@@ -78,6 +80,40 @@ def group_wikitext_articles(batch: dict[str, list[str]]) -> dict[str, list[list[
     return {"sentences": split_wikitext_articles(batch["text"])}
 
 
+def hold_out_document_ends(documents: Dataset, percentage: float) -> tuple[Dataset, Dataset]:
+    """Split every document in two: its first sentences to train on, the last `percentage`%
+    (at least one sentence) held out. Returns (train, validation) documents, "sentences" columns.
+
+    For a corpus of a few long documents (books; the demo's 42 plays), where holding out whole
+    documents leaves one or two for validation and every held-out random B then comes from the
+    one other. The held-out text is never trained on; the documents' names and topics are.
+    """
+    if not 0.0 < percentage < 50.0:
+        raise UserError(f"validation_split_percentage must be in (0, 50), got {percentage}")
+    parts = [
+        documents.map(
+            CodeVersioned(_document_part),
+            batched=True,
+            remove_columns=documents.column_names,
+            fn_kwargs={"percentage": percentage, "held_out": held_out},
+            desc="Holding out document ends" if held_out else None,
+        )
+        for held_out in (False, True)
+    ]
+    return parts[0], parts[1]
+
+
+def _document_part(batch: dict[str, list], percentage: float, held_out: bool) -> dict:
+    docs = batch["sentences"] if "sentences" in batch else map(split_sentences, batch["document"])
+    out = []
+    for sentences in docs:
+        # A one-sentence document stays whole in train; an empty part is dropped later.
+        cut = len(sentences) - math.ceil(len(sentences) * percentage / 100)
+        cut = len(sentences) if len(sentences) < 2 else cut
+        out.append(sentences[cut:] if held_out else sentences[:cut])
+    return {"sentences": out}
+
+
 # Small ints keep the Arrow cache ~3x smaller; the collator turns them into int64 tensors.
 _FEATURES = Features(
     {
@@ -119,7 +155,7 @@ def build_nsp_dataset(
         )
 
     tokenized = documents.map(
-        _tokenize_sentences,
+        CodeVersioned(_tokenize_sentences),  # editing the rules below re-runs both maps
         batched=True,
         remove_columns=documents.column_names,
         fn_kwargs={"tokenizer": tokenizer},
@@ -129,7 +165,7 @@ def build_nsp_dataset(
     if len(tokenized) < 2:
         raise UserError(f"NSP needs at least 2 non-empty documents, got {len(tokenized)}")
     return tokenized.map(
-        _nsp_pairs,
+        CodeVersioned(_nsp_pairs),
         batched=True,
         with_indices=True,
         remove_columns=tokenized.column_names,
@@ -222,12 +258,17 @@ def _document_pairs(
     rng: random.Random,
 ) -> Iterator[tuple[list[int], list[int], bool]]:
     """create_instances_from_document: fill a chunk of sentences up to a target, split it A|B."""
-    # Mostly fill the whole sequence (padding would waste it anyway), but sometimes aim
-    # shorter so pretraining also sees the short inputs fine-tuning will give it.
-    target = max_num_tokens
-    if rng.random() < short_seq_prob:
-        target = rng.randint(2, max_num_tokens)
 
+    # Mostly fill the whole sequence (padding would waste it anyway), but sometimes aim
+    # shorter so pretraining also sees the short inputs fine-tuning will give it. The original
+    # draws this once per document (and builds everything 10 times, dupe_factor): fine for
+    # Wikipedia articles, but with long documents a whole book, or a whole play, came out
+    # short. On the demo corpus one of the two held-out plays drew 27 tokens, so 64% of the
+    # held-out NSP pairs were ~30 tokens instead of 64. Drawn per pair, 10% of pairs are short.
+    def draw_target() -> int:
+        return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
+
+    target = draw_target()
     chunk, chunk_len, i = [], 0, 0
     while i < len(doc):
         chunk.append(doc[i])
@@ -251,7 +292,7 @@ def _document_pairs(
                 b = [t for sentence in chunk[a_end:] for t in sentence]
             _truncate_pair(a, b, max_num_tokens, rng)
             yield a, b, is_random_next
-            chunk, chunk_len = [], 0
+            chunk, chunk_len, target = [], 0, draw_target()
         i += 1
 
 

@@ -24,7 +24,7 @@ from recipes.config import (
     model_overrides,
     parse_config,
 )
-from recipes.data import ResumableMaskingCollator, load_raw_datasets
+from recipes.data import CodeVersioned, ResumableMaskingCollator, load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.metrics import (
     add_perplexity,
@@ -38,7 +38,12 @@ from recipes.modeling import (
     load_tokenizer,
     use_sparse_mlm_head,
 )
-from recipes.nsp_data import build_nsp_dataset, group_wikitext_articles, padding_waste
+from recipes.nsp_data import (
+    build_nsp_dataset,
+    group_wikitext_articles,
+    hold_out_document_ends,
+    padding_waste,
+)
 from recipes.outputs import finish_run, start_run, widget_example
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
@@ -57,8 +62,8 @@ class BertArguments:
     short_seq_prob: float = field(
         default=0.1,
         metadata={
-            "help": "Share of documents whose pairs aim at a random shorter length, so the model "
-            "also sees the short inputs fine-tuning gives it (BERT: 0.1)."
+            "help": "Share of pairs that aim at a random shorter length, so the model also sees "
+            "the short inputs fine-tuning gives it (BERT: 0.1, drawn per document there)."
         },
     )
     dupe_factor: int = field(
@@ -77,6 +82,17 @@ class BertArguments:
             "wikitext lines, grouped into articles at ` = Title = ` lines. 'auto': wikitext when "
             "dataset_name names wikitext, else rows.",
             "choices": ["auto", "rows", "wikitext"],
+        },
+    )
+    validation_holdout: str = field(
+        default="documents",
+        metadata={
+            "help": "Without validation data, what `validation_split_percentage` holds out. "
+            "'documents': that share of the documents, whole (many documents, e.g. Wikipedia). "
+            "'document_ends': the last sentences of every document, for a few long ones (the "
+            "demo's plays): held out whole, two plays would be the whole validation set and "
+            "every held-out random B would come from the one other play.",
+            "choices": ["documents", "document_ends"],
         },
     )
     sparse_mlm_head: bool = field(
@@ -120,18 +136,49 @@ def rows_are_wikitext_lines(data_args: DataArguments, bert_args: BertArguments) 
     return bert_args.documents == "wikitext"
 
 
-def nsp_pairs(
-    rows, tokenizer, data_args: DataArguments, bert_args: BertArguments, seed: int, dupe_factor=1
-):
-    """Rows of text -> documents -> `[CLS] A [SEP] B [SEP]` pairs (datasets.map, cached)."""
+def documents_from_rows(rows, data_args: DataArguments, bert_args: BertArguments):
+    """Rows of text -> documents: a "sentences" (wikitext) or "document" column."""
     if rows_are_wikitext_lines(data_args, bert_args):
         # An article spans many rows: group them in one batch, or one straddling two
         # batches would become two documents.
-        documents = rows.map(
-            group_wikitext_articles, batched=True, batch_size=None, remove_columns=["text"]
+        return rows.map(
+            CodeVersioned(group_wikitext_articles),
+            batched=True,
+            batch_size=None,
+            remove_columns=["text"],
         )
-    else:
-        documents = rows.rename_column("text", "document")
+    return rows.rename_column("text", "document")
+
+
+def load_documents(data_args: DataArguments, bert_args: BertArguments) -> dict:
+    """{"train", "validation"} documents; validation held out as `validation_holdout` says."""
+    ends = bert_args.validation_holdout == "document_ends"
+    raw = load_raw_datasets(data_args, split_validation=not ends)
+    if ends and "validation" in raw:
+        raise UserError(
+            "`validation_holdout: document_ends` holds out the end of every training document, "
+            "but validation data is given (`validation_files` or the dataset's own split): "
+            "drop one of the two."
+        )
+    documents = {
+        split: documents_from_rows(rows, data_args, bert_args) for split, rows in raw.items()
+    }
+    if ends:
+        documents["train"], documents["validation"] = hold_out_document_ends(
+            documents["train"], data_args.validation_split_percentage
+        )
+    return documents
+
+
+def nsp_pairs(
+    documents,
+    tokenizer,
+    data_args: DataArguments,
+    bert_args: BertArguments,
+    seed: int,
+    dupe_factor=1,
+):
+    """Documents -> `[CLS] A [SEP] B [SEP]` pairs (datasets.map, cached)."""
     copies = [
         build_nsp_dataset(
             documents,
@@ -170,13 +217,13 @@ def main(argv=None) -> dict:
     # Validation documents are held out whole (load_raw_datasets splits rows, i.e. documents),
     # so no held-out pair shares a document with a training pair.
     with training_args.main_process_first(desc="building NSP pairs"):
-        raw = load_raw_datasets(data_args)
+        documents = load_documents(data_args, bert_args)
         pairs = {}
-        for split, rows in raw.items():
+        for split, docs in documents.items():
             dupe_factor = bert_args.dupe_factor if split == "train" else 1
             try:
                 pairs[split] = nsp_pairs(
-                    rows, tokenizer, data_args, bert_args, training_args.seed, dupe_factor
+                    docs, tokenizer, data_args, bert_args, training_args.seed, dupe_factor
                 )
             except UserError as err:  # too few documents: a random B needs another one
                 hint = " Raise `validation_split_percentage` or set `validation_files`."
@@ -261,7 +308,8 @@ def main(argv=None) -> dict:
     )
 
     # ---- Save, card, push ------------------------------------------------------------------
-    held_out = [example["text"] for example in raw["validation"].take(50)]
+    held_out = documents["validation"].take(50)
+    held_out = [ex.get("document") or "\n".join(ex["sentences"]) for ex in held_out]
     prompt = widget_example(held_out, tokenizer.mask_token)
     return finish_run(trainer, metrics, model_type="bert", data_args=data_args, widget_text=prompt)
 

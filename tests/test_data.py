@@ -1,5 +1,11 @@
 """Data preparation: packing, file resolution, held-out split and caching."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 from datasets import Dataset
@@ -54,6 +60,46 @@ def test_tokenization_is_cached_across_calls(tokenizer, corpus_files, tmp_path):
     third = tokenize_datasets(load_raw_datasets(args64), tokenizer, args64, num_proc=None)
     assert third["train"]._fingerprint != first["train"]._fingerprint
     assert len(third["train"][0]["input_ids"]) == 64
+
+
+FINGERPRINT = """
+import sys
+from datasets import Dataset
+import prep
+from recipes.data import CodeVersioned
+fn = CodeVersioned(prep.add) if sys.argv[1] == "versioned" else prep.add
+print(Dataset.from_dict({"x": [1, 2]}).map(fn, batched=True)._fingerprint)
+"""
+
+
+def test_editing_a_map_function_or_its_helpers_re_runs_the_cached_map(tmp_path):
+    # Each fingerprint from a fresh process, as a cache would be read back by the next run.
+    def fingerprint(helper_body: str, how: str = "versioned") -> str:
+        (tmp_path / "prep.py").write_text(
+            textwrap.dedent(f"""
+            def add(batch):
+                return {{"y": [helper(x) for x in batch["x"]]}}
+
+            def helper(x):
+                {helper_body}
+            """)
+        )
+        env = {"PYTHONPATH": f"{tmp_path}:{Path.cwd()}", "HF_DATASETS_OFFLINE": "1"}
+        run = subprocess.run(
+            [sys.executable, "-c", FINGERPRINT, how],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ | env,
+        )
+        return run.stdout.split()[-1]
+
+    plus_one = fingerprint("return x + 1")
+    assert fingerprint("return x + 1") == plus_one  # same code: the cache is reused
+    assert fingerprint("return x + 1  # a comment") == plus_one
+    assert fingerprint("return x + 2") != plus_one  # a helper changed: the map re-runs
+    # The trap it closes: datasets alone hashes `add` by name and would reuse the old cache.
+    assert fingerprint("return x + 2", how="plain") == fingerprint("return x + 1", how="plain")
 
 
 def test_line_by_line_gives_one_truncated_example_per_line(tokenizer, corpus_files):

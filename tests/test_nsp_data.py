@@ -1,5 +1,6 @@
 """NSP pairs: structure, provenance of A and B, determinism, and collation."""
 
+import math
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from recipes.errors import UserError
 from recipes.nsp_data import (
     build_nsp_dataset,
     group_wikitext_articles,
+    hold_out_document_ends,
     padding_waste,
     split_documents_from_lines,
     split_sentences,
@@ -196,6 +198,37 @@ def test_sentences_after_a_random_b_are_put_back(corpus, tokenizer, doc_tokens, 
         rebuilt[where[a[0]][0]].extend(own)
     assert rebuilt == doc_tokens
     assert 0 < sum(nsp["next_sentence_label"]) < len(nsp)
+
+
+def test_short_targets_are_drawn_per_pair_not_per_document(corpus, tokenizer, where):
+    # Two long documents (a play, a book): BERT drew the short target once per document, so a
+    # whole one came out short, or none of it. Per pair, each has its share of short pairs.
+    long_docs = [sum(corpus[:50], []), sum(corpus[50:], [])]
+    for prob, low, high in [(0.5, 0.3, 0.7), (0.0, 0.0, 0.02)]:
+        nsp = build_nsp_dataset(
+            Dataset.from_dict({"sentences": long_docs}), tokenizer, 64, short_seq_prob=prob
+        )
+        for doc in (0, 1):
+            lengths = [
+                len(ex["input_ids"])
+                for ex in nsp
+                if (where[segments(ex, tokenizer.sep_token_id)[0][0]][0] < 50) == (doc == 0)
+            ]
+            short = sum(n < 64 for n in lengths) / len(lengths)
+            assert len(lengths) > 100 and low <= short <= high, (prob, doc, short)
+
+
+@pytest.mark.parametrize("column", ["sentences", "document"])
+def test_document_ends_are_held_out_of_every_document(corpus, column):
+    docs = [*corpus, ["A document of one sentence stays in train."]]
+    if column == "document":  # text, split into sentences as build_nsp_dataset would
+        docs = ["\n".join(doc) for doc in docs]
+    train, held_out = hold_out_document_ends(Dataset.from_dict({column: docs}), 10)
+    for sentences, head, tail in zip(corpus, train["sentences"], held_out["sentences"]):
+        assert head + tail == sentences  # nothing lost, nothing in both
+        assert len(tail) == math.ceil(len(sentences) / 10) and len(head) > len(tail)
+    assert train["sentences"][-1] == ["A document of one sentence stays in train."]
+    assert held_out["sentences"][-1] == []  # dropped when the pairs are built
 
 
 def test_same_seed_same_dataset(corpus, tokenizer, nsp):

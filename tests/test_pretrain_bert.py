@@ -19,7 +19,6 @@ from transformers import (
 
 from recipes import pretrain_bert
 from recipes.config import DataSourceArguments
-from recipes.data import load_raw_datasets
 from recipes.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.modeling import use_sparse_mlm_head
 from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
@@ -112,14 +111,15 @@ def test_wikitext_rows_become_articles(tmp_path, tokenizer_dir):
         "--tokenizer_name_or_path", str(tokenizer_dir), "--max_seq_length", "32",
     ]  # fmt: skip
     data_args, bert_args, _, _ = pretrain_bert.parse_args(argv)
-    rows = load_raw_datasets(data_args)["train"]
+    docs = pretrain_bert.load_documents(data_args, bert_args)["train"]
+    assert docs.num_rows == 4  # one per article
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    pairs = pretrain_bert.nsp_pairs(rows, tok, data_args, bert_args, seed=0)
+    pairs = pretrain_bert.nsp_pairs(docs, tok, data_args, bert_args, seed=0)
     texts = [tok.decode(ids, skip_special_tokens=True) for ids in pairs["input_ids"]]
     assert pairs.num_rows > 4 and not any("=" in t for t in texts)  # headings are dropped
     assert set(pairs["next_sentence_label"]) == {0, 1}
     # dupe_factor: more copies, each paired afresh; the first is the one above
-    twice = pretrain_bert.nsp_pairs(rows, tok, data_args, bert_args, seed=0, dupe_factor=2)
+    twice = pretrain_bert.nsp_pairs(docs, tok, data_args, bert_args, seed=0, dupe_factor=2)
     n = pairs.num_rows
     assert twice.select(range(n)).to_dict() == pairs.to_dict()
     assert twice.select(range(n, twice.num_rows))["input_ids"] != pairs["input_ids"]
@@ -152,6 +152,22 @@ def test_too_few_documents_fail_clearly(tmp_path, capsys, corpus_files, tokenize
     with pytest.raises(SystemExit):
         pretrain_bert.main(argv)
     assert "train data: NSP needs at least 2 non-empty documents, got 1" in capsys.readouterr().err
+
+
+def test_document_ends_cannot_be_held_out_of_given_validation_data(
+    tmp_path, capsys, corpus_files, tokenizer_dir
+):
+    argv = ["--train_files", corpus_files[0], "--validation_files", corpus_files[1]]
+    argv += [
+        "--validation_holdout",
+        "document_ends",
+        "--tokenizer_name_or_path",
+        str(tokenizer_dir),
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_bert.main([*argv, "--output_dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "validation_holdout: document_ends` holds out" in capsys.readouterr().err
 
 
 def tiny_bert() -> BertForPreTraining:
