@@ -89,9 +89,9 @@ class BertArguments:
         metadata={
             "help": "Without validation data, what `validation_split_percentage` holds out. "
             "'documents': that share of the documents, whole (many documents, e.g. Wikipedia). "
-            "'document_ends': the last sentences of every document, for a few long ones (the "
-            "demo's plays): held out whole, two plays would be the whole validation set and "
-            "every held-out random B would come from the one other play.",
+            "'document_ends': the last sentences of every document, for a few long ones "
+            "(books, plays): 5% of the demo's 42 plays, held out whole, is two plays, and every "
+            "held-out random B comes from the one other play.",
             "choices": ["documents", "document_ends"],
         },
     )
@@ -215,7 +215,8 @@ def main(argv=None) -> dict:
 
     # ---- Data: documents -> sentences -> NSP pairs (cached; rank 0 first) ---------------
     # Validation documents are held out whole (load_raw_datasets splits rows, i.e. documents),
-    # so no held-out pair shares a document with a training pair.
+    # so no held-out pair shares a document with a training pair; or, with `validation_holdout:
+    # document_ends`, the last sentences of every document are.
     with training_args.main_process_first(desc="building NSP pairs"):
         documents = load_documents(data_args, bert_args)
         pairs = {}
