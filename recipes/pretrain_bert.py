@@ -90,7 +90,7 @@ class BertArguments:
             "help": "Without validation data, what `validation_split_percentage` holds out. "
             "'documents': that share of the documents, whole (many documents, e.g. Wikipedia). "
             "'document_ends': the last sentences of every document, for a few long ones "
-            "(books, plays): 5% of the demo's 42 plays, held out whole, is two plays, and every "
+            "(books, plays): 5 percent of the demo's 42 plays, held out whole, is two plays, and every "
             "held-out random B comes from the one other play.",
             "choices": ["documents", "document_ends"],
         },

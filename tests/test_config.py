@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipes import pretrain_mlm
+from recipes import pretrain_bert, pretrain_mlm
 from recipes.errors import UserError
 from tokenizer_training import train_tokenizer
 
@@ -75,3 +75,12 @@ def test_every_shipped_tokenizer_config_parses(path):
         ["--config", str(path)],
     )
     assert args.vocab_size >= 300 and (data.train_files or data.dataset_name)
+
+
+@pytest.mark.parametrize("parse", [pretrain_mlm.parse_args, pretrain_bert.parse_args])
+def test_help_lists_every_field(parse, capsys):
+    # argparse %-formats help strings: a bare "%" in one ("this % of") crashed --help.
+    with pytest.raises(SystemExit) as exit_:
+        parse(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "--validation_split_percentage" in out
