@@ -83,7 +83,9 @@ class DataArguments(DataSourceArguments):
     )
     validation_split_percentage: float = field(
         default=5.0,
-        metadata={"help": "Without a validation split, hold out this percentage of the training data."},
+        metadata={
+            "help": "Without a validation split, hold out this percentage of the training data."
+        },
     )
     streaming_validation_examples: int = field(
         default=1000,
