@@ -30,13 +30,28 @@ def corpus_files() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def bpe_tokenizer_dir(tmp_path_factory, corpus_files):
-    """An 800-token byte-level BPE tokenizer trained on the corpus, for tests that only read it."""
+def train_bpe_tokenizer(tmp_path_factory, corpus_files):
+    """vocab_size -> a byte-level BPE tokenizer trained on the corpus (once per size), for
+    tests that only read it."""
     from tokenizer_training.train_tokenizer import main as train_tokenizer
 
-    out = tmp_path_factory.mktemp("bpe-800")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "800"]
-    )
-    return out
+    trained = {}
+
+    def train(vocab_size: int):
+        if vocab_size not in trained:
+            out = tmp_path_factory.mktemp(f"bpe-{vocab_size}")
+            train_tokenizer(
+                ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml"]
+                + ["--output_dir", str(out), "--train_files", *corpus_files]
+                + ["--vocab_size", str(vocab_size)]
+            )
+            trained[vocab_size] = out
+        return trained[vocab_size]
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer_dir(train_bpe_tokenizer):
+    """An 800-token byte-level BPE tokenizer trained on the corpus."""
+    return train_bpe_tokenizer(800)

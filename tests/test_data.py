@@ -14,17 +14,11 @@ from transformers import AutoTokenizer
 from recipes.config import DataArguments
 from recipes.data import load_raw_datasets, pack_texts, resolve_files, tokenize_datasets
 from recipes.errors import UserError
-from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "1000"]
-    )
-    return AutoTokenizer.from_pretrained(out)
+def tokenizer(train_bpe_tokenizer):
+    return AutoTokenizer.from_pretrained(train_bpe_tokenizer(1000))
 
 
 def data_args(corpus_files, **kw):

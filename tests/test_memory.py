@@ -19,8 +19,6 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from tokenizer_training.train_tokenizer import main as train_tokenizer
-
 # Runs `python -m MODULE ...` as a child and prints the child's peak RSS (in kB, Linux) last on
 # stderr: RUSAGE_CHILDREN of this fresh process covers only that child and its workers.
 PEAK_RSS = (
@@ -106,13 +104,9 @@ def test_tokenizer_training_memory_does_not_grow_with_the_corpus(corpora, tmp_pa
 
 
 def test_streaming_pretraining_memory_does_not_grow_with_the_corpus(
-    corpora, tmp_path, corpus_files
+    corpora, tmp_path, train_bpe_tokenizer
 ):
-    tok = tmp_path / "tok"
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(tok)]
-        + ["--train_files", *corpus_files, "--vocab_size", "1000"]
-    )
+    tok = train_bpe_tokenizer(1000)
     peaks = peaks_for(
         "recipes.pretrain_mlm",
         corpora,

@@ -19,13 +19,8 @@ ROUND_TRIP = [
 
 
 @pytest.fixture(scope="module")
-def bpe_dir(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("bpe")
-    train_main(
-        ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "2000"]
-    )
-    return out
+def bpe_dir(train_bpe_tokenizer):
+    return train_bpe_tokenizer(2000)
 
 
 @pytest.fixture(scope="module")
