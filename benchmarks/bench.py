@@ -43,7 +43,8 @@ from transformers import (
 
 from benchmarks.report import describe_machine, write_report
 from recipes.config import DataArguments, model_overrides
-from recipes.data import ResumableMaskingCollator, load_raw_datasets, tokenize_datasets
+from recipes.data import load_raw_datasets, tokenize_datasets
+from recipes.masking import ResumableMaskingCollator
 from recipes.modeling import load_tokenizer, roberta_config, use_sparse_mlm_head
 from recipes.pretrain_mlm import parse_args as recipe_args
 from tokenizer_training.train_tokenizer import main as train_tokenizer

@@ -24,8 +24,9 @@ from recipes.config import (
     model_overrides,
     parse_config,
 )
-from recipes.data import CodeVersioned, ResumableMaskingCollator, load_raw_datasets
+from recipes.data import CodeVersioned, load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
+from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
     add_perplexity,
     compute_pretraining_metrics,

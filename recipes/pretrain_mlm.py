@@ -25,12 +25,12 @@ from recipes.config import (
     parse_config,
 )
 from recipes.data import (
-    ResumableMaskingCollator,
     check_enough_data,
     load_raw_datasets,
     tokenize_datasets,
 )
 from recipes.errors import UserError, exit_on_user_error
+from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import add_perplexity, argmax_logits, compute_mlm_metrics
 from recipes.modeling import (
     DERIVED_FIELDS,

@@ -15,8 +15,8 @@ from helpers import REPO, run_module
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from recipes.data import ResumableMaskingCollator
 from recipes.errors import UserError
+from recipes.masking import ResumableMaskingCollator
 from recipes.outputs import checkpoint_is_complete, prepare_output_dir
 
 MAX_STEPS = 20
