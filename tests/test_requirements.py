@@ -1,0 +1,77 @@
+"""requirements.txt pins exactly what the code imports: every third-party import is pinned (not
+left to arrive as some other package's dependency), and every pin is used."""
+
+import ast
+import re
+import sys
+from importlib.metadata import packages_distributions
+
+from helpers import REPO
+
+SOURCE_FOLDERS = ("recipes", "tokenizer_training", "benchmarks")
+LOCAL = {"recipes", "tokenizer_training", "benchmarks"}
+
+# Pins that nothing here imports, and why each is needed anyway (keep requirements.txt's
+# comment in step).
+NOT_IMPORTED = {
+    "accelerate": "Trainer requires it; `accelerate launch` starts multi-GPU and multi-node runs",
+}
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def pinned() -> dict[str, str]:
+    """Distribution name (normalized) -> version, from `name==version` lines."""
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.+!-]+)", line)
+            assert match, f"requirements.txt: `{line}` is not pinned as name==version"
+            pins[normalize(match.group(1))] = match.group(2)
+    return pins
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level module -> files importing it, counting imports inside functions too."""
+    found: dict[str, set[str]] = {}
+    for folder in SOURCE_FOLDERS:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in LOCAL:
+                        found.setdefault(top, set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+def test_every_third_party_import_is_pinned():
+    imports = third_party_imports()
+    assert {"torch", "transformers", "yaml"} <= set(imports)  # the scan sees real imports
+    pins = pinned()
+    dists = packages_distributions()
+    for module, files in sorted(imports.items()):
+        owners = [normalize(d) for d in dists.get(module, [])]
+        assert owners, f"`import {module}` ({', '.join(sorted(files))}) is not installed"
+        assert any(o in pins for o in owners), (
+            f"`import {module}` ({', '.join(sorted(files))}) comes from {owners}, which "
+            "requirements.txt does not pin: add `name==version`"
+        )
+
+
+def test_every_pin_is_imported_or_explained():
+    dists = packages_distributions()
+    imported = {normalize(d) for module in third_party_imports() for d in dists.get(module, [])}
+    unused = set(pinned()) - imported - set(NOT_IMPORTED)
+    assert not unused, f"requirements.txt pins {sorted(unused)}, which nothing imports: drop them"
+    stale = set(NOT_IMPORTED) - set(pinned())
+    assert not stale, f"NOT_IMPORTED names {sorted(stale)}, which requirements.txt does not pin"
+    assert not set(NOT_IMPORTED) & imported, "a NOT_IMPORTED package is imported after all"
