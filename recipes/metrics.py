@@ -16,9 +16,8 @@ def argmax_logits(logits, labels):
 
     Sparse-head logits (one row per masked token) are scattered back to their positions:
     Trainer's gathering trims the last batch by its number of *examples*, so predictions
-    must be batch-shaped to survive it. BERT's tuple becomes (MLM ids, NSP ids)."""
-    if isinstance(logits, tuple):
-        return (argmax_logits(logits[0], labels), logits[1].argmax(dim=-1))
+    must be batch-shaped to survive it. (BERT's (MLM, NSP) logits go through
+    `pretraining_logits_for_metrics`, which calls this for the MLM part.)"""
     ids = logits.argmax(dim=-1)
     if ids.shape == labels.shape:
         return ids
