@@ -7,7 +7,8 @@ import torch
 from transformers import BertConfig, BertForPreTraining, RobertaConfig, RobertaForMaskedLM
 
 from recipes.errors import UserError
-from recipes.modeling import roberta_config, use_sparse_mlm_head
+from recipes.families import roberta_config
+from recipes.modeling import use_sparse_mlm_head
 
 
 class FakeTokenizer:
@@ -68,7 +69,7 @@ def test_sparse_head_matches_dense_loss_and_gradients(model_cls, config_cls):
     assert type(sparse).__name__ == "RobertaForMaskedLM"  # saves as the stock class
 
 
-def test_sparse_bert_pretraining_matches_dense():
+def test_sparse_bert_pretraining_matches_dense_loss_and_gradients():
     dense = tiny(BertForPreTraining, BertConfig)
     sparse = copy.deepcopy(dense)
     use_sparse_mlm_head(sparse)
@@ -79,6 +80,13 @@ def test_sparse_bert_pretraining_matches_dense():
     b = sparse(input_ids=ids, labels=labels, next_sentence_label=nsp)
     assert torch.allclose(a.loss, b.loss, atol=1e-5)
     assert torch.allclose(a.seq_relationship_logits, b.seq_relationship_logits, atol=1e-6)
+    a.loss.backward()
+    b.loss.backward()
+    pairs = zip(dense.named_parameters(), sparse.named_parameters(), strict=True)
+    for (name, p1), (_, p2) in pairs:  # MLM head, tied embeddings, encoder, NSP head
+        assert p1.grad is not None and p2.grad is not None, name
+        assert torch.allclose(p1.grad, p2.grad, atol=1e-5), name
+    assert dense.cls.predictions.transform.dense.weight.grad.abs().sum() > 0
 
 
 def test_sparse_loss_normalizes_by_the_step_token_count():
