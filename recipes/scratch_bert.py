@@ -21,6 +21,8 @@ from transformers import BertConfig, TrainerCallback
 from transformers.activations import ACT2FN
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
+from recipes.modeling import _at_least_one, _masked_loss
+
 
 class BertEmbeddings(nn.Module):
     """Token + position + segment embeddings, then LayerNorm and dropout."""
@@ -150,9 +152,13 @@ class BertForPreTraining(nn.Module):
     and `prediction_logits` is (n_labelled, vocab), rows in the order of `labels[labels != -100]`.
     """
 
-    # Trainer passes `num_items_in_batch` to models whose forward takes **kwargs and then stops
-    # dividing the loss by gradient_accumulation_steps; we return a per-batch mean, so opt out.
-    accepts_loss_kwargs = False
+    # Trainer then passes `num_items_in_batch`, the masked-token count of the whole optimizer
+    # step (all accumulated micro-batches, all ranks), and leaves the loss undivided by
+    # gradient_accumulation_steps: every masked token weighs the same, however they fall into
+    # micro-batches, exactly as in transformers' BertForPreTraining with recipes/modeling.py's
+    # sparse head. (A per-micro-batch mean would weigh a token of a lightly masked micro-batch
+    # more than one of a heavily masked one.)
+    accepts_loss_kwargs = True
 
     def __init__(self, config: BertConfig, sparse_mlm_head: bool = False):
         super().__init__()
@@ -188,6 +194,7 @@ class BertForPreTraining(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,  # other batch keys (special_tokens_mask...) are ignored
     ) -> BertForPreTrainingOutput:
         hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
@@ -205,12 +212,21 @@ class BertForPreTraining(nn.Module):
         # transformers' BertForPreTraining only returns a loss when both labels are given;
         # summing whichever are present also lets this model train MLM-only.
         losses = []
+        n_masked = None
         if mlm_labels is not None:
-            vocab = prediction_logits.shape[-1]
-            logits = prediction_logits.reshape(-1, vocab)
-            losses.append(F.cross_entropy(logits, mlm_labels.reshape(-1), ignore_index=-100))
+            labelled = mlm_labels.reshape(-1) != -100  # all of them with the sparse head
+            logits = prediction_logits.reshape(-1, prediction_logits.shape[-1])[labelled]
+            targets = mlm_labels.reshape(-1)[labelled]
+            n_masked = labelled.sum()
+            # sum over this batch's masked tokens / the step's count (this batch's, by default)
+            losses.append(_masked_loss(logits, targets, num_items_in_batch))
         if next_sentence_label is not None:
-            losses.append(F.cross_entropy(nsp_logits, next_sentence_label.reshape(-1)))
+            nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.reshape(-1))
+            if num_items_in_batch is not None and n_masked is not None:
+                # Trainer sums the micro-batches' losses: weigh this batch's NSP mean by its
+                # share of the step's masked tokens (the shares sum to 1), as modeling.py does
+                nsp_loss = nsp_loss * n_masked / _at_least_one(num_items_in_batch)
+            losses.append(nsp_loss)
         return BertForPreTrainingOutput(
             loss=sum(losses) if losses else None,
             prediction_logits=prediction_logits,

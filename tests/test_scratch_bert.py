@@ -4,8 +4,15 @@ import pytest
 import torch
 import transformers
 from datasets import Dataset
-from transformers import AutoModelForMaskedLM, BertConfig, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForMaskedLM,
+    BertConfig,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
+from recipes.modeling import use_sparse_mlm_head
 from recipes.scratch_bert import (
     BertForPreTraining,
     from_transformers_state_dict,
@@ -146,10 +153,68 @@ def test_trains_with_trainer_and_accumulation(config, batch, tmp_path):
         report_to="none",
     )
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(rows))
-    # Otherwise Trainer would skip dividing our (mean) loss by the accumulation steps.
-    assert trainer.model_accepts_loss_kwargs is False
+    # Trainer passes the step's masked-token count and does not divide the loss itself.
+    assert trainer.model_accepts_loss_kwargs is True
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert len(losses) == 2 and all(0 < x < 20 for x in losses)
     trainer.save_model(str(tmp_path / "final"))  # plain safetensors of our state_dict
     assert (tmp_path / "final" / "model.safetensors").exists()
+
+
+class KeepStepGradients(TrainerCallback):
+    """The summed gradient of each optimizer step, just before the optimizer uses it."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self.steps.append({n: p.grad.clone() for n, p in model.named_parameters()})
+
+
+def step_gradients(model, rows, tmp_path) -> dict[str, torch.Tensor]:
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=3,
+        gradient_accumulation_steps=2,
+        max_steps=1,
+        max_grad_norm=0,  # no clipping: compare the raw gradients
+        use_cpu=True,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+    )
+    keep = KeepStepGradients()
+    trainer = Trainer(
+        model=model, args=args, train_dataset=Dataset.from_dict(rows), callbacks=[keep]
+    )
+    trainer.train()
+    [grads] = keep.steps
+    return grads
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_accumulated_step_weighs_every_masked_token_as_transformers_does(
+    config, batch, tmp_path, sparse
+):
+    """Gradient accumulation 2 over micro-batches with very different masked-token counts: the
+    step's gradient equals transformers' BertForPreTraining with the sparse head of
+    recipes/modeling.py (sum over the step's masked tokens / their count). A per-micro-batch
+    mean would weigh the lightly masked micro-batch's tokens several times more."""
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0  # Trainer: train()
+    rows = {k: v.repeat(2, *[1] * (v.dim() - 1)) for k, v in batch.items()}
+    labels = torch.full_like(rows["labels"], -100)
+    labels[0] = rows["input_ids"][0]  # one fully labelled row: 16 tokens...
+    labels[1:, 1] = rows["input_ids"][1:, 1]  # ...and one per other row, so however Trainer
+    rows["labels"] = labels  # groups the six rows in two micro-batches, the counts differ
+    rows = {k: v.tolist() for k, v in rows.items()}
+
+    torch.manual_seed(0)
+    ours = BertForPreTraining(config, sparse_mlm_head=sparse)
+    theirs = transformers.BertForPreTraining(config)
+    theirs.load_state_dict(to_transformers_state_dict(ours))
+    use_sparse_mlm_head(theirs)
+    ours_grads = step_gradients(ours, rows, tmp_path / "ours")
+    theirs_grads = step_gradients(theirs, rows, tmp_path / "theirs")
+    for name, grad in ours_grads.items():
+        torch.testing.assert_close(grad, theirs_grads[name], atol=1e-5, rtol=0, msg=name)
