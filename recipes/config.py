@@ -21,10 +21,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 from transformers import HfArgumentParser, PretrainedConfig, TrainingArguments
 
 from recipes.errors import UserError
+from recipes.families import DERIVED
+from recipes.modeling import resolve_bf16
 
 
 @dataclass
@@ -33,7 +36,10 @@ class DataSourceArguments:
 
     train_files: list[str] | None = field(
         default=None,
-        metadata={"help": "Local .txt/.jsonl/.json/.parquet/.csv files or globs to train on."},
+        metadata={
+            "help": "Local .txt/.jsonl/.json/.parquet/.csv files (also .gz/.bz2/.xz compressed), "
+            "globs or folders (every file below) to train on."
+        },
     )
     validation_files: list[str] | None = field(
         default=None, metadata={"help": "Local held-out files or globs (optional)."}
@@ -50,11 +56,15 @@ class DataSourceArguments:
         metadata={"help": "Stream the dataset instead of downloading and caching it all."},
     )
     text_sample_by: str = field(
-        default="paragraph",
+        default="auto",
         metadata={
-            "help": "For .txt files: one example per 'line', 'paragraph' (blank-line separated) "
-            "or 'document' (whole file).",
-            "choices": ["line", "paragraph", "document"],
+            "help": "How a .txt file becomes examples: 'line' (one passage per line), "
+            "'paragraph' (blank-line separated), 'document' (the whole file). 'auto': per file, "
+            "blank-line paragraphs if the file has a blank line between two lines of text, else "
+            "one passage per line; the run prints which files it read which way. The BERT "
+            "recipe's examples are documents, and 'auto' reads BERT's format there: a blank line "
+            "or the end of a file ends a document.",
+            "choices": ["auto", "line", "paragraph", "document"],
         },
     )
     on_decode_error: str = field(
@@ -153,14 +163,20 @@ TRAINING_DEFAULTS = {
     # default, every_save, would push a card-less model at every save; `hub_strategy:
     # checkpoint` (or every_save, all_checkpoints) still asks for pushes along the way.
     "hub_strategy": "end",
+    # bf16 mixed precision where the hardware runs it fast (a GPU with bf16, a CPU with AMX or
+    # AVX512-BF16), fp32 elsewhere: recipes/modeling.py resolve_bf16. true/false force it.
+    "bf16": "auto",
 }
 
 
-def model_config_arguments(config_class: type[PretrainedConfig], derived: set[str]) -> type:
+def model_config_arguments(
+    config_class: type[PretrainedConfig], derived, extra_fields: tuple = ()
+) -> type:
     """A dataclass with one optional field per model-shape field of `config_class`.
 
     Fields come from the config class itself (minus the generic PretrainedConfig ones and the
     ones we derive from the tokenizer), so a misspelt model key is an unknown key.
+    `extra_fields` adds (name, type) pairs the config takes as keyword arguments only.
     """
     generic = set(PretrainedConfig().to_dict())
     # decoder-only knobs mean nothing for an encoder; `use_cache` would also collide with
@@ -177,6 +193,9 @@ def model_config_arguments(config_class: type[PretrainedConfig], derived: set[st
         fields.append(
             (name, type(default) | None, field(default=None, metadata={"help": help_text}))
         )
+    for name, kind in extra_fields:
+        help_text = f"{config_class.__name__}(..., {name}=...) keyword."
+        fields.append((name, kind | None, field(default=None, metadata={"help": help_text})))
     return dataclasses.make_dataclass(f"{config_class.__name__}Arguments", fields)
 
 
@@ -198,20 +217,9 @@ RENAMED_KEYS = {
 }
 
 
-# Model fields the recipes derive from the tokenizer (recipes/modeling.py DERIVED_FIELDS): a
-# set value could only disagree with it, e.g. a vocabulary smaller than the tokenizer's ids.
-DERIVED_KEYS = {
-    "vocab_size": "the model's vocabulary is the tokenizer's, len(tokenizer); choose its size "
-    "when training the tokenizer (tokenizer_training's `vocab_size`)",
-    "pad_token_id": "it is copied from the tokenizer",
-    "bos_token_id": "it is copied from the tokenizer",
-    "eos_token_id": "it is copied from the tokenizer",
-}
-
-
 def _unknown_key_error(key: str, known: list[str], where: str) -> UserError:
-    if key in DERIVED_KEYS:
-        return UserError(f"`{key}` in {where} cannot be set: {DERIVED_KEYS[key]}. Remove it.")
+    if key in DERIVED:
+        return UserError(f"`{key}` in {where} cannot be set: {DERIVED[key]}. Remove it.")
     hint = RENAMED_KEYS.get(key)
     if hint is None:
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
@@ -233,6 +241,14 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     if "-h" in argv or "--help" in argv:
         parser.parse_args(["--help"])  # prints every field with its help and default; exits
     known = sorted(a.dest for a in parser._actions if a.dest not in ("help", "config"))
+    # `--bf16 auto` is no boolean for argparse: take it out and resolve it below
+    auto = [
+        i
+        for i, t in enumerate(argv)
+        if t == "--bf16=auto" or argv[i - 1 : i + 1] == ["--bf16", "auto"]
+    ]
+    for i in reversed(auto):
+        del argv[i - (argv[i] == "auto") : i + 1]
 
     # Only what the command line names explicitly: no argparse defaults.
     for action in parser._actions:
@@ -249,14 +265,29 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
 
     parser.error = fail
     cli = vars(parser.parse_args(argv))
+    if auto:
+        cli["bf16"] = "auto"
     config_path = cli.pop("config", None)
 
+    # Each layer overrides the one before; `origins` says which layer a value came from.
     values = dict(defaults or {})
+    origins = dict.fromkeys(values, "recipe default")
     if config_path is not None:
         actions = {a.dest: a for a in parser._actions}
         for key, value in _load_yaml(Path(config_path), known).items():
             values[key] = _yaml_value(actions[key], value, config_path)
+            origins[key] = config_path
     values.update(cli)
+    origins.update(dict.fromkeys(cli, "command line"))
+    precision_reason = None
+    if values.get("bf16") == "auto":
+        values["bf16"], precision_reason = resolve_bf16(
+            bool(values.get("use_cpu")), bool(values.get("fp16"))
+        )
+        origins["bf16"] = f"derived: bf16 auto, {precision_reason}"
+    if values.get("bf16") is True and not values.get("use_cpu") and not torch.cuda.is_available():
+        # TrainingArguments refuses bf16 without a GPU unless told the CPU is meant
+        values["use_cpu"], origins["use_cpu"] = True, "derived: bf16 on a machine without a GPU"
     try:
         parsed = parser.parse_dict(values)
     except ValueError as err:  # TrainingArguments validates in __post_init__
@@ -266,7 +297,60 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
+            # read by outputs.py: run_config.yaml, the card
+            args.precision_reason = (
+                precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
+            )
+            args.run_settings = {
+                "values": {k: v for k, v in values.items() if "token" not in k},
+                "origins": origins,
+            }
+    if os.environ.get("RANK", "0") == "0":
+        print(_describe_settings(parsed, values, origins))
     return list(parsed)
+
+
+def peek(argv: list[str] | None, key: str) -> str | None:
+    """A field's value from the command line or the `--config` YAML, before the full parse (a
+    recipe needs `model_type` to know which model fields exist)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    found, config_path = None, None
+    for i, token in enumerate(argv):
+        for name in (key, "config"):
+            value = None
+            if token.startswith(f"--{name}="):
+                value = token.split("=", 1)[1]
+            elif token == f"--{name}" and i + 1 < len(argv):
+                value = argv[i + 1]
+            if value is not None and name == key:
+                found = value
+            elif value is not None:
+                config_path = value
+    if found is None and config_path and Path(config_path).is_file():
+        try:
+            loaded = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            return None  # the full parse reports it
+        if isinstance(loaded, dict) and loaded.get(key) is not None:
+            found = str(loaded[key])
+    return found
+
+
+def _describe_settings(parsed, values: dict, origins: dict) -> str:
+    """Every setting that differs from its dataclass default, and where it came from."""
+    defaults = {}
+    for args in parsed:
+        for f in dataclasses.fields(args):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+    rows = [
+        f"  {key}: {values[key]!r}  ({origins[key]})"
+        for key in sorted(values)
+        if "token" not in key and values[key] != defaults.get(key, dataclasses.MISSING)
+    ]
+    return "settings that differ from the defaults (where each came from):\n" + "\n".join(rows)
 
 
 def _check_launch(training_args) -> None:

@@ -1,8 +1,5 @@
-"""Model tweaks: config derived from the tokenizer, and a masked-LM head run only where needed.
-
-Correct by construction: vocabulary size and the pad/bos/eos ids always come from the
-tokenizer (a fresh tokenizer's ids differ from RobertaConfig's defaults), and RoBERTa's
-position table is sized for its offset (positions start at pad_token_id + 1).
+"""Model tweaks: the tokenizer loaded and checked, a masked-LM head run only where there is a
+loss, and bf16 only where the hardware runs it fast. Which model classes and configs: families.py.
 """
 
 import os
@@ -10,14 +7,11 @@ import types
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, BertConfig, RobertaConfig
+from transformers import AutoTokenizer
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
 from recipes.errors import UserError
-
-# Fields the recipes derive; a user setting one of them would only create a mismatch.
-DERIVED_FIELDS = {"vocab_size", "pad_token_id", "bos_token_id", "eos_token_id"}
 
 
 def load_tokenizer(path: str, max_seq_length: int):
@@ -53,46 +47,6 @@ def check_tokenizer(tokenizer, path: str, max_seq_length: int) -> None:
             f"`max_seq_length: {max_seq_length}` exceeds the tokenizer's model_max_length "
             f"({tokenizer.model_max_length}) in {path}; lower max_seq_length."
         )
-
-
-def roberta_config(tokenizer, max_seq_length: int, overrides: dict) -> RobertaConfig:
-    """RobertaConfig whose ids, vocab and position table match the tokenizer and sequence length."""
-    pad = tokenizer.pad_token_id
-    # RoBERTa numbers positions from pad_token_id + 1, so a 128-token input with pad=1 uses
-    # position ids 2..129: the table needs 128 + 1 + 1 = 130 rows (514 for 512).
-    needed_positions = max_seq_length + pad + 1
-    positions = overrides.pop("max_position_embeddings", needed_positions)
-    if positions < needed_positions:
-        raise UserError(
-            f"`max_position_embeddings: {positions}` is too small for max_seq_length="
-            f"{max_seq_length}: RoBERTa needs max_seq_length + pad_token_id + 1 = "
-            f"{needed_positions}. Remove the key (it is derived) or lower max_seq_length."
-        )
-    return RobertaConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=pad,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        max_position_embeddings=positions,
-        type_vocab_size=1,  # RoBERTa has no segments
-        **overrides,
-    )
-
-
-def bert_config(tokenizer, max_seq_length: int, overrides: dict) -> BertConfig:
-    """BertConfig whose vocab and pad id match the tokenizer (BERT positions start at 0)."""
-    positions = overrides.pop("max_position_embeddings", max(512, max_seq_length))
-    if positions < max_seq_length:
-        raise UserError(
-            f"`max_position_embeddings: {positions}` is smaller than max_seq_length="
-            f"{max_seq_length}. Remove the key or raise it."
-        )
-    return BertConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        max_position_embeddings=positions,
-        **overrides,
-    )
 
 
 def _masked_loss(logits, targets, num_items_in_batch):
@@ -220,16 +174,43 @@ def use_sparse_mlm_head(model) -> None:
     model.forward = types.MethodType(forwards[name], model)
 
 
+def native_cpu_bf16() -> str | None:
+    """The CPU feature that runs bf16 matmuls natively, or None. Without one (e.g. AMD Zen 3,
+    AVX2 only) oneDNN falls back to a reference kernel: measured 1.4 GFLOP/s in bf16 against
+    185 in fp32 (benchmarks/README.md), a training step ~100x slower. With AVX512-BF16 (AMD
+    Zen 4) bf16 ran at 431 against 178 GFLOP/s."""
+    if torch.cpu._is_amx_tile_supported():
+        return "AMX"
+    if torch.cpu._is_avx512_bf16_supported():
+        return "AVX512-BF16"
+    return None
+
+
+def resolve_bf16(use_cpu: bool, fp16: bool) -> tuple[bool, str]:
+    """`bf16: auto`: bf16 mixed precision where the hardware runs it fast, fp32 elsewhere.
+    Returns the choice and the reason, which the run prints and the card records."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if fp16:
+        return False, "fp16 is set"
+    if launcher != "no":  # accelerate launch --mixed_precision / its config file decides
+        return launcher == "bf16", f"accelerate's mixed_precision is {launcher}"
+    if torch.cuda.is_available() and not use_cpu:
+        gpu = torch.cuda.get_device_name()
+        if torch.cuda.is_bf16_supported():
+            return True, f"{gpu} supports bf16"
+        return False, f"{gpu} has no bf16 support"
+    feature = native_cpu_bf16()
+    if feature:
+        return True, f"this CPU has native bf16 matmuls ({feature})"
+    return False, "this CPU has no native bf16 (no AMX or AVX512-BF16): it would run ~100x slower"
+
+
 def warn_if_slow_bf16(training_args) -> None:
-    """bf16 on a CPU that oneDNN cannot run it on natively (x86 without AVX512, e.g. AMD Zen 3):
-    torch falls back to a reference matmul, measured at 0.3-0.9 GFLOP/s against 58 in fp32,
-    and a training step 16-100x slower (benchmarks/README.md). Keep fp32 on such CPUs."""
-    if not training_args.bf16 or training_args.device.type != "cpu":
-        return
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    """`bf16: true` set by hand on a CPU without native bf16: say it will be slow."""
+    if training_args.bf16 and training_args.device.type == "cpu" and not native_cpu_bf16():
         print(
-            "WARNING: bf16 on this CPU has no fast kernels (needs AVX512 or AMX on x86): "
-            "matmuls run ~100x slower than in fp32. Set `bf16: false` to train on this CPU."
+            "WARNING: bf16 on this CPU has no fast kernels (needs AMX or AVX512-BF16): "
+            "matmuls run ~100x slower than in fp32. Set `bf16: auto` (or false)."
         )
 
 

@@ -14,7 +14,7 @@ Every field is documented in `--help`.
 from dataclasses import dataclass, field
 
 from datasets import concatenate_datasets
-from transformers import BertConfig, BertForPreTraining, Trainer, TrainingArguments
+from transformers import BertConfig, Trainer, TrainingArguments
 
 from recipes import scratch_bert
 from recipes.config import (
@@ -26,19 +26,14 @@ from recipes.config import (
 )
 from recipes.data import CodeVersioned, load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
+from recipes.families import DERIVED, build_config, build_model
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
     add_perplexity,
     compute_pretraining_metrics,
     pretraining_logits_for_metrics,
 )
-from recipes.modeling import (
-    DERIVED_FIELDS,
-    bert_config,
-    count_parameters,
-    load_tokenizer,
-    use_sparse_mlm_head,
-)
+from recipes.modeling import count_parameters, load_tokenizer
 from recipes.nsp_data import (
     build_nsp_dataset,
     group_wikitext_articles,
@@ -120,7 +115,7 @@ class BertArguments:
             raise UserError("`model_impl: scratch` always uses SDPA: drop `attn_implementation`.")
 
 
-BertShapeArguments = model_config_arguments(BertConfig, DERIVED_FIELDS)
+BertShapeArguments = model_config_arguments(BertConfig, DERIVED)
 
 
 def parse_args(argv=None):
@@ -251,21 +246,14 @@ def main(argv=None) -> dict:
     overrides = model_overrides(shape_args)
     if bert_args.model_impl == "transformers":
         overrides["attn_implementation"] = bert_args.attn_implementation
-    config = bert_config(tokenizer, data_args.max_seq_length, overrides)
+    config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
     callbacks = []
     if bert_args.model_impl == "scratch":
         # Its forward returns a per-batch mean and it says so (accepts_loss_kwargs = False).
         model = scratch_bert.BertForPreTraining(config, sparse_mlm_head=bert_args.sparse_mlm_head)
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:
-        model = BertForPreTraining(config)
-        if bert_args.sparse_mlm_head:
-            use_sparse_mlm_head(model)  # normalizes its loss by Trainer's num_items_in_batch
-        else:
-            # Stock BertForPreTraining takes **kwargs, so Trainer assumes it normalizes the loss
-            # over accumulated micro-batches itself; it does not, and with gradient
-            # accumulation the loss and gradients would come out N times too large.
-            model.accepts_loss_kwargs = False
+        model = build_model("bert", config, bert_args.sparse_mlm_head)
     print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
 
     # ---- Collator: 15% of tokens selected; of those 80% -> [MASK], 10% random, 10% kept ----
