@@ -1,4 +1,7 @@
-"""The loss curve: train and eval loss against optimizer step, from Trainer's log history."""
+"""loss_curve.png: loss against optimizer step and, once there are evaluations, held-out
+accuracy against the accuracy of always guessing the most frequent answer, from Trainer's log
+history. A falling loss alone does not say whether the model learned anything beyond token
+frequencies; accuracy above its floor does."""
 
 from pathlib import Path
 
@@ -7,23 +10,75 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+# eval key -> (label, colour, its majority-baseline key), as recipes/metrics.py names them
+ACCURACIES = {
+    "eval_accuracy": ("masked-token accuracy", "tab:green", "eval_majority_baseline_accuracy"),
+    "eval_nsp_accuracy": (
+        "next-sentence accuracy",
+        "tab:purple",
+        "eval_nsp_majority_baseline_accuracy",
+    ),
+}
 
-def plot_loss_curve(log_history: list[dict], path: Path, title: str = "") -> Path | None:
-    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e and "step" in e]
-    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+
+def _series(log_history: list[dict], key: str) -> list[tuple[int, float]]:
+    return [(e["step"], e[key]) for e in log_history if key in e and "step" in e]
+
+
+def loss_curve_figure(
+    log_history: list[dict], title: str = "", loss_label: str = "masked-LM cross-entropy"
+):
+    """The figure: a loss panel, and an accuracy panel below it if any evaluation logged an
+    accuracy. None when the history holds neither a loss nor an eval loss."""
+    train = _series(log_history, "loss")
+    evals = _series(log_history, "eval_loss")
+    eval_mlm = _series(log_history, "eval_mlm_loss")  # BERT: the masked-LM part of eval_loss
+    accuracies = {key: _series(log_history, key) for key in ACCURACIES}
+    accuracies = {key: points for key, points in accuracies.items() if points}
     if not train and not evals:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    rows = 2 if accuracies else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 3.6 * rows + 0.6), dpi=110, sharex=True)
+    loss_ax = axes[0] if rows == 2 else axes
     if train:
-        ax.plot(*zip(*train), label="train loss", color="tab:blue", linewidth=1.2)
+        loss_ax.plot(*zip(*train), label="train loss", color="tab:blue", linewidth=1.2)
     if evals:
-        ax.plot(*zip(*evals), "o-", label="eval loss", color="tab:orange", linewidth=1.5)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("masked-LM cross-entropy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+        loss_ax.plot(*zip(*evals), "o-", label="eval loss", color="tab:orange", linewidth=1.5)
+    if eval_mlm:
+        loss_ax.plot(*zip(*eval_mlm), "s--", label="eval masked-LM part", color="tab:red")
+    loss_ax.set_ylabel(loss_label)
+    loss_ax.set_title(title)
+    loss_ax.grid(alpha=0.3)
+    loss_ax.legend()
+    if accuracies:
+        acc_ax = axes[1]
+        for key, points in accuracies.items():
+            label, colour, floor_key = ACCURACIES[key]
+            acc_ax.plot(*zip(*points), "o-", label=f"held-out {label}", color=colour)
+            floor = [e[floor_key] for e in log_history if floor_key in e]
+            if floor:  # the same held-out set every time: one level, drawn across the panel
+                acc_ax.axhline(
+                    floor[-1], linestyle="--", color=colour, alpha=0.7,
+                    label=f"most frequent {'label' if 'nsp' in key else 'token'}: {floor[-1]:.3f}",
+                )  # fmt: skip
+        acc_ax.set_ylabel("accuracy")
+        acc_ax.grid(alpha=0.3)
+        acc_ax.legend(fontsize="small")
+    (axes[-1] if rows == 2 else axes).set_xlabel("optimizer step")
     fig.tight_layout()
+    return fig
+
+
+def plot_loss_curve(
+    log_history: list[dict],
+    path: Path,
+    title: str = "",
+    loss_label: str = "masked-LM cross-entropy",
+) -> Path | None:
+    """Write loss_curve_figure to `path` (PNG); None, and no file, if there is nothing to plot."""
+    fig = loss_curve_figure(log_history, title, loss_label)
+    if fig is None:
+        return None
     fig.savefig(path)
     plt.close(fig)
     return path
