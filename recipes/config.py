@@ -307,6 +307,9 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
             }
     if os.environ.get("RANK", "0") == "0":
         print(_describe_settings(parsed, values, origins))
+        for args in parsed:
+            if isinstance(args, TrainingArguments):
+                print(f"precision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})")
     return list(parsed)
 
 

@@ -125,8 +125,7 @@ def main(argv=None) -> dict:
     model = build_model(family, config, model_args.sparse_mlm_head)
     print(
         f"{type(model).__name__}: {model.num_parameters() / 1e6:.1f}M parameters, "
-        f"{attention} attention, {'bf16' if training_args.bf16 else 'fp32'} "
-        f"({training_args.precision_reason})"
+        f"{attention} attention"
     )
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------

@@ -1,0 +1,186 @@
+"""Model families: configs derived from the tokenizer, ModernBERT end to end, `bf16: auto`."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from helpers import run_module
+from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+
+from recipes import modeling, pretrain_mlm
+from recipes.errors import UserError
+from recipes.families import FAMILIES, build_config, build_model
+
+TINY_MODERNBERT = [
+    "--model_type", "modernbert", "--hidden_size", "32", "--num_hidden_layers", "2",
+    "--num_attention_heads", "2", "--intermediate_size", "64", "--max_seq_length", "32",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+    "--max_steps", "8", "--eval_steps", "4", "--save_steps", "4", "--logging_steps", "2",
+    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def wordpiece_dir(tmp_path_factory, corpus_files):
+    from tokenizer_training.train_tokenizer import main as train_tokenizer
+
+    out = tmp_path_factory.mktemp("wordpiece")
+    train_tokenizer(
+        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--output_dir", str(out)]
+        + ["--train_files", *corpus_files, "--vocab_size", "900"]
+    )
+    return out
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_modernbert_config_takes_every_id_from_the_tokenizer(
+    kind, bpe_tokenizer_dir, wordpiece_dir
+):
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir if kind == "bpe" else wordpiece_dir)
+    config = build_config("modernbert", tok, 64, {"hidden_size": 32, "num_attention_heads": 2})
+    # ModernBertConfig's own defaults are its tokenizer's: pad 50283, cls 50281, sep 50282
+    assert config.vocab_size == len(tok) < 1000
+    assert config.pad_token_id == tok.pad_token_id
+    assert config.cls_token_id == tok.cls_token_id and config.sep_token_id == tok.sep_token_id
+    assert config.bos_token_id == (tok.bos_token_id if kind == "bpe" else tok.cls_token_id)
+    assert config.eos_token_id == (tok.eos_token_id if kind == "bpe" else tok.sep_token_id)
+    assert config.max_position_embeddings == 64
+    model = build_model("modernbert", config, sparse_mlm_head=True)
+    assert model.model.embeddings.tok_embeddings.padding_idx == tok.pad_token_id
+
+
+def test_positions_shorter_than_the_sequence_are_an_error(bpe_tokenizer_dir):
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    with pytest.raises(UserError, match="max_position_embeddings: 64"):
+        build_config("modernbert", tok, 128, {"max_position_embeddings": 64})
+
+
+def test_modernbert_fields_are_settable_and_misspellings_are_not(tmp_path, corpus_files):
+    base = ["--train_files", *corpus_files, "--tokenizer_name_or_path", "tok"]
+    _, model, shape, _ = pretrain_mlm.parse_args(
+        base
+        + ["--model_type", "modernbert", "--global_attn_every_n_layers", "1"]
+        + ["--local_attention", "64", "--mlp_dropout", "0.1"]
+    )
+    assert model.model_type == "modernbert"
+    assert (shape.global_attn_every_n_layers, shape.local_attention) == (1, 64)
+    with pytest.raises(UserError, match="unknown config key `local_attention`"):
+        pretrain_mlm.parse_args(base + ["--local_attention", "64"])  # a RoBERTa has none
+    with pytest.raises(UserError, match="cls_token_id.*copied from the tokenizer"):
+        pretrain_mlm.parse_args(base + ["--model_type", "modernbert", "--cls_token_id", "3"])
+
+
+def test_modernbert_native_sparse_prediction_gives_the_dense_loss_and_gradients(bpe_tokenizer_dir):
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    overrides = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+    overrides |= {"intermediate_size": 64, "attn_implementation": "sdpa"}
+    config = build_config("modernbert", tok, 32, overrides)
+    torch.manual_seed(0)
+    sparse = build_model("modernbert", config, sparse_mlm_head=True)
+    dense = build_model("modernbert", build_config("modernbert", tok, 32, overrides), False)
+    dense.load_state_dict(sparse.state_dict())
+    assert sparse.config.sparse_prediction is False  # what save_pretrained will write
+    ids = torch.randint(5, len(tok), (4, 32))
+    labels = torch.full_like(ids, -100)
+    labels[:, ::5] = ids[:, ::5]
+    n = (labels != -100).sum()
+    losses, grads = [], []
+    for model in (sparse, dense):
+        out = model(input_ids=ids, labels=labels, num_items_in_batch=n)
+        out.loss.backward()
+        losses.append(out.loss)
+        grads.append(model.model.embeddings.tok_embeddings.weight.grad)
+    assert torch.allclose(losses[0], losses[1], atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert sparse(input_ids=ids, labels=labels).logits.shape == (n, len(tok))
+
+
+@pytest.fixture(scope="module")
+def modernbert_run(tmp_path_factory, corpus_files, bpe_tokenizer_dir):
+    out = tmp_path_factory.mktemp("modernbert") / "model"
+    run = run_module(
+        "recipes.pretrain_mlm", "--config", "recipes/configs/modernbert-tiny.yaml",
+        "--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
+        "--output_dir", str(out), *TINY_MODERNBERT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out, run
+
+
+def test_modernbert_trains_evaluates_saves_and_fills_masks(modernbert_run, bpe_tokenizer_dir):
+    out, run = modernbert_run
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForMaskedLM"]
+    assert config["sparse_prediction"] is False
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    assert config["pad_token_id"] == tok.pad_token_id and config["vocab_size"] == len(tok)
+    results = json.loads((out / "all_results.json").read_text())
+    assert 0 <= results["eval_accuracy"] <= 1 and results["perplexity"] > 1
+    assert results["train_tokens"] == 8 * 8 * 32
+    assert "held-out masked-token accuracy" in run.stdout
+    card = (out / "README.md").read_text()
+    assert "fill-mask" in card and "<mask>" in card
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    assert type(model).__name__ == "ModernBertForMaskedLM"
+    preds = pipeline("fill-mask", model=str(out), top_k=3)("Shall I compare thee to a <mask>?")
+    assert len(preds) == 3 and all(0 <= p["score"] <= 1 for p in preds)
+
+
+# ---- bf16: auto ----------------------------------------------------------------------------
+
+
+def parse(tmp_path, *argv, **yaml_fields):
+    path = tmp_path / "c.yaml"
+    base = {"train_files": ["tests/fixtures/corpus/*.txt"], "tokenizer_name_or_path": "tok"}
+    path.write_text(yaml.safe_dump(base | yaml_fields))
+    return pretrain_mlm.parse_args(["--config", str(path), *argv])[-1]
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+
+
+@pytest.mark.parametrize("feature", ["AMX", "AVX512-BF16"])
+def test_bf16_auto_on_a_cpu_with_native_bf16(tmp_path, monkeypatch, cpu_only, feature):
+    monkeypatch.setattr(modeling, "native_cpu_bf16", lambda: feature)
+    args = parse(tmp_path)
+    assert args.bf16 is True and args.use_cpu is True
+    assert feature in args.precision_reason
+    assert args.run_settings["values"]["bf16"] is True  # the resolved choice is what reruns
+
+
+def test_bf16_auto_on_a_cpu_without_native_bf16_stays_fp32(tmp_path, monkeypatch, cpu_only, capsys):
+    monkeypatch.setattr(modeling, "native_cpu_bf16", lambda: None)
+    args = parse(tmp_path)
+    assert args.bf16 is False and "no native bf16" in args.precision_reason
+    assert "precision: fp32 (this CPU has no native bf16" in capsys.readouterr().out
+    assert parse(tmp_path, "--bf16", "auto").bf16 is False
+    assert parse(tmp_path, "--bf16=auto").bf16 is False
+
+
+def test_bf16_set_by_hand_wins(tmp_path, monkeypatch, cpu_only):
+    monkeypatch.setattr(modeling, "native_cpu_bf16", lambda: "AMX")
+    assert parse(tmp_path, "--bf16", "false").bf16 is False
+    assert parse(tmp_path, bf16=False).bf16 is False
+    monkeypatch.setattr(modeling, "native_cpu_bf16", lambda: None)
+    assert parse(tmp_path, bf16=True).bf16 is True  # asked for: warned about at start
+
+
+def test_bf16_auto_follows_accelerate_mixed_precision(tmp_path, monkeypatch, cpu_only):
+    monkeypatch.setattr(modeling, "native_cpu_bf16", lambda: None)
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    args = parse(tmp_path)
+    assert args.bf16 is True and "accelerate" in args.precision_reason
+
+
+def test_every_family_builds_its_stock_class(bpe_tokenizer_dir):
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    small = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    for name, spec in FAMILIES.items():
+        model = build_model(
+            name, build_config(name, tok, 32, small | {"intermediate_size": 64}), True
+        )
+        assert type(model) is spec.model_class and model.config.vocab_size == len(tok)
