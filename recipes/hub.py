@@ -30,18 +30,24 @@ from recipes.errors import UserError
 logger = logging.getLogger(__name__)
 
 # Trainer leaves these in output_dir; none of them belongs in a published model repo.
+# (run_config.yaml does: the card links it, to reproduce the run. tests/test_hub.py checks.)
 PUSH_IGNORE_PATTERNS = ["checkpoint-*", "_*", "runs/", "training_args.bin"]
 
 # Files up to this size are checked for the token before a push (configs, logs, cards).
 SCAN_LIMIT_BYTES = 50 * 2**20
 
-# Metric key from trainer.evaluate() -> (model-index metric type, display name).
+# Metric key from trainer.evaluate() -> (model-index metric type, display name). Perplexity
+# is exp of the masked-LM loss alone (recipes/metrics.py): for RoBERTa that is `eval_loss`;
+# for BERT `eval_loss` is masked-LM + NSP and the masked-LM part is `eval_mlm_loss`, so there
+# `eval_loss` goes by NSP_LOSS_NAME instead (card_metrics).
 CARD_METRICS = {
     "eval_loss": ("loss", "MLM loss"),
+    "eval_mlm_loss": ("loss", "MLM loss"),
     "perplexity": ("perplexity", "Perplexity"),
     "eval_accuracy": ("accuracy", "Masked-token accuracy"),
     "eval_nsp_accuracy": ("accuracy", "Next-sentence accuracy"),
 }
+NSP_LOSS_NAME = "MLM + NSP loss"
 
 # Mask placeholders people write by habit; the widget only works with the tokenizer's own one.
 KNOWN_MASK_TOKENS = ("<mask>", "[MASK]")
@@ -160,8 +166,10 @@ def build_model_card(
     hyperparameters: dict[str, Any],
     metrics: dict[str, float],
     loss_curve_file: str | None,
+    run_config_file: str | None = None,
 ) -> ModelCard:
-    """Build a fill-mask model card: YAML metadata (model-index, widget) and a readable body."""
+    """Build a fill-mask model card: YAML metadata (model-index, widget) and a readable body.
+    `run_config_file` (run_config.yaml, pushed beside the card) gets a Reproduce link."""
     widget_text = _widget_with_mask(widget_text, mask_token)
     model_name = repo_id.split("/")[-1]
     dataset_id = datasets[0] if datasets else "custom"
@@ -175,7 +183,7 @@ def build_model_card(
             metric_name=display,
             metric_value=round(float(metrics[key]), 4),
         )
-        for key, (metric_type, display) in CARD_METRICS.items()
+        for key, (metric_type, display) in card_metrics(metrics).items()
         if metrics.get(key) is not None
     ]
     data = ModelCardData(
@@ -202,8 +210,21 @@ def build_model_card(
         hyperparameters,
         metrics,
         loss_curve_file,
+        run_config_file,
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def has_nsp(metrics: dict) -> bool:
+    """Whether the run trained next-sentence prediction too (its loss then includes it)."""
+    return any(metrics.get(k) is not None for k in ("eval_nsp_accuracy", "eval_mlm_loss"))
+
+
+def card_metrics(metrics: dict) -> dict[str, tuple[str, str]]:
+    """CARD_METRICS, with `eval_loss` named for what it is in this run."""
+    if has_nsp(metrics):
+        return CARD_METRICS | {"eval_loss": ("loss", NSP_LOSS_NAME)}
+    return CARD_METRICS
 
 
 def write_model_card(output_dir: str | Path, **card_kwargs: Any) -> Path:
@@ -244,13 +265,18 @@ def _card_body(
     hyperparameters: dict[str, Any],
     metrics: dict[str, float],
     loss_curve_file: str | None,
+    run_config_file: str | None = None,
 ) -> str:
     arch = {"roberta": "RoBERTa", "bert": "BERT"}.get(model_type, model_type)
     objective = "masked language modeling"
     if metrics.get("eval_nsp_accuracy") is not None:
         objective += " and next-sentence prediction"
     dataset_links = ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets)
-    metric_rows = {CARD_METRICS.get(k, (k, k))[1]: v for k, v in metrics.items() if v is not None}
+    names = card_metrics(metrics)
+    metric_rows = {names.get(k, (k, k))[1]: v for k, v in metrics.items() if v is not None}
+    perplexity_note = "Perplexity is exp(MLM loss), the masked-LM loss per masked token"
+    if has_nsp(metrics):
+        perplexity_note += f" alone; the {NSP_LOSS_NAME} adds the next-sentence loss to it"
     sections = [
         f"# {repo_id.split('/')[-1]}",
         f"A {arch} model pretrained from scratch with {objective}. It has not been fine-tuned: "
@@ -263,8 +289,23 @@ def _card_body(
         "Final metrics on the held-out split:",
         _table(("Metric", "Value"), metric_rows),
     ]
+    if metrics.get("perplexity") is not None:
+        sections.append(perplexity_note + ".")
     if loss_curve_file:
         sections += ["## Loss curve", f"![Training and evaluation loss]({loss_curve_file})"]
+        if metrics.get("eval_accuracy") is not None:  # evaluated: the plot has an accuracy panel
+            sections.append(
+                "Below the loss, held-out accuracy at each evaluation against the accuracy of "
+                "always predicting the most frequent token or label (dashed): above that line "
+                "the model has learned more than frequencies."
+            )
+    if run_config_file:
+        sections += [
+            "## Reproduce",
+            f"Reproduce: [{Path(run_config_file).name}]({Path(run_config_file).name}) holds every "
+            "setting of this run that differs from the defaults, each with where it came from; "
+            "its first lines give the command that reruns it.",
+        ]
     sections += [
         "## How to use",
         "```python\nfrom transformers import pipeline\n\n"

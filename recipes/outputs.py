@@ -3,17 +3,20 @@
 output_dir/
   model.safetensors, config.json      the model, stock transformers format
   tokenizer.json, tokenizer_config.json
-  all_results.json                    eval_loss, perplexity, eval_accuracy, speed, ...
-  loss_curve.png                      train and eval loss against step
+  all_results.json                    eval_loss, perplexity, eval_accuracy, speed, precision, ...
+  loss_curve.png                      loss, and held-out accuracy vs its floor, against step
   README.md                           model card (huggingface_hub ModelCard)
+  run_config.yaml                     the settings that differ from the defaults, to rerun it
   checkpoint-*/                       intermediate checkpoints (for resuming)
 """
 
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
+import yaml
 from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 
@@ -22,14 +25,17 @@ from recipes.errors import UserError
 from recipes.modeling import warn_if_slow_bf16
 
 FINISHED_MARKER = "all_results.json"  # written last: its presence means the run finished
+RUN_CONFIG = "run_config.yaml"
 
 
-def start_run(training_args, overwrite: bool) -> str | None:
+def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str | None:
     """What every recipe does first, before any slow work: seed, check the output folder and
-    the Hub. Returns the checkpoint to resume from, if any."""
+    the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
+    any. `recipe`: the module that runs, e.g. "recipes.pretrain_bert", for the rerun command."""
     set_seed(training_args.seed)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
     resume_from = prepare_output_dir(training_args, overwrite)
+    save_run_config(training_args, recipe)
     hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
     if training_args.push_to_hub:  # a bad token fails now, not after hours of training
         training_args.hub_model_id = hub.check_hub_access(
@@ -69,6 +75,64 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     if chosen:
         print(f"Resuming from {chosen}: optimizer, schedule, RNG states and data position")
     return chosen
+
+
+def _is_secret(key: str) -> bool:
+    # hub_token and the like; not tokenizer_name_or_path or include_num_input_tokens_seen
+    return "token" in key.lower().split("_")
+
+
+def _running_recipe() -> str:
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
+    name = getattr(spec, "name", "") or ""
+    return name if name.startswith("recipes.") else "recipes.<recipe>"
+
+
+def save_run_config(training_args, recipe: str | None = None) -> Path | None:
+    """Write output_dir/run_config.yaml from `training_args.run_settings` (recipes/config.py:
+    {"values": what differs from the defaults, "origins": where each came from}), so that
+    `--config run_config.yaml` reruns the run. Main process only; nothing without settings.
+    Keys naming a token are never written: the file is pushed with the model."""
+    settings = getattr(training_args, "run_settings", None)
+    if not settings or training_args.process_index != 0:
+        return None
+    values, origins = settings.get("values", {}), settings.get("origins", {})
+    out = Path(training_args.output_dir)
+    recipe = recipe or _running_recipe()
+    dropped = sorted(k for k in values if _is_secret(k))
+    lines = [
+        "# Every setting of this run that differs from the defaults; the comment after each says",
+        "# where it came from. Rerun it (into a new folder) with:",
+        f"#   python -m {recipe} --config {out / RUN_CONFIG} --output_dir NEW",
+    ]
+    if dropped:
+        lines.append(f"# Left out, never written down: {', '.join(dropped)} (use HF_TOKEN).")
+    for key, value in values.items():
+        if key in dropped:
+            continue
+        # the value in YAML's one-line (flow) style, a list or mapping included: [value] -> value
+        flow = yaml.safe_dump(
+            [value], default_flow_style=True, width=4096, allow_unicode=True
+        ).strip()[1:-1]
+        origin = origins.get(key, "?")
+        if "\n" not in flow:
+            lines.append(f"{key}: {flow}  # {origin}")
+        else:  # too long for one line after all
+            block = yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True)
+            lines += [f"# {origin}", block.rstrip()]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RUN_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_precision(trainer) -> str:
+    """fp32, bf16 or fp16: what accelerate trained in, whether the recipe set `bf16` (then
+    TrainingArguments.mixed_precision says bf16) or `accelerate launch` did (then only the
+    environment, ACCELERATE_MIXED_PRECISION, and the Accelerator know)."""
+    accelerator = getattr(trainer, "accelerator", None)
+    mode = getattr(accelerator, "mixed_precision", None) or trainer.args.mixed_precision
+    return {"no": "fp32"}.get(str(mode), str(mode))
 
 
 def checkpoint_is_complete(checkpoint: Path) -> bool:
@@ -128,6 +192,7 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
     process only writes; every process must call it (saving synchronises ranks)."""
     args = trainer.args
     out = Path(args.output_dir)
+    precision = run_precision(trainer)
     checksum = weights_checksum(trainer.model)
     print(f"final weights checksum (rank {args.process_index} of {args.world_size}): {checksum}")
     # model + tokenizer (processing_class), safetensors. `_internal_call`: without it, with
@@ -137,7 +202,13 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         return metrics
     from recipes.plotting import plot_loss_curve  # matplotlib: ~1 s to import, only needed here
 
-    curve = plot_loss_curve(trainer.state.log_history, out / "loss_curve.png", title=out.name)
+    loss = "masked-LM + NSP" if hub.has_nsp(metrics) else "masked-LM"
+    curve = plot_loss_curve(
+        trainer.state.log_history,
+        out / "loss_curve.png",
+        title=out.name,
+        loss_label=f"{loss} cross-entropy",
+    )
     trainer.state.save_to_json(str(out / "trainer_state.json"))
     datasets = [data_args.dataset_name] if data_args.dataset_name else []
     source = data_args.dataset_name or ", ".join(data_args.train_files)
@@ -152,9 +223,12 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
         # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
-        "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
+        "precision": precision,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
+    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
+    if reason:
+        hyper["precision"] = f"{precision} ({reason})"
     hub.write_model_card(
         out,
         repo_id=args.hub_model_id or out.name,
@@ -168,7 +242,9 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         hyperparameters=hyper,
         metrics=metrics,
         loss_curve_file=curve.name if curve else None,
+        run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
     )
+    metrics["train_precision"] = precision
     # Written last: its presence marks a finished run (see prepare_output_dir).
     (out / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     if args.push_to_hub:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -172,6 +173,30 @@ def test_model_card_reports_nsp_and_fixes_foreign_mask_token():
     ] == pytest.approx(0.9)
     assert "next-sentence prediction" in card.text
     assert "## Loss curve" not in card.text  # no plot given, no broken image link
+    assert "## Reproduce" not in card.text  # no run_config.yaml given, no broken link
+
+
+def test_bert_card_names_its_loss_mlm_plus_nsp_and_perplexity_from_the_mlm_part():
+    metrics = {**METRICS, "eval_loss": 3.3, "eval_mlm_loss": 2.5, "eval_nsp_accuracy": 0.6}
+    card = build_model_card(**card_kwargs("bert", "[MASK]", metrics=metrics))
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert results["MLM + NSP loss"] == pytest.approx(3.3)
+    assert results["MLM loss"] == pytest.approx(2.5)
+    assert math.exp(results["MLM loss"]) == pytest.approx(results["Perplexity"], rel=1e-3)
+    assert "| MLM + NSP loss | 3.3 |" in card.text and "| MLM loss | 2.5 |" in card.text
+    assert "Perplexity is exp(MLM loss)" in card.text and "next-sentence loss" in card.text
+    # RoBERTa: eval_loss is the masked-LM loss, and perplexity is its exp
+    roberta = build_model_card(**card_kwargs("roberta", "<mask>"))
+    results = {r.metric_name: r.metric_value for r in roberta.data.eval_results}
+    assert set(results) == {"MLM loss", "Perplexity", "Masked-token accuracy"}
+    assert math.exp(results["MLM loss"]) == pytest.approx(results["Perplexity"], rel=1e-3)
+    assert "MLM + NSP" not in roberta.text
+
+
+def test_card_links_run_config_to_reproduce():
+    card = build_model_card(**card_kwargs("roberta", "<mask>", run_config_file="run_config.yaml"))
+    assert "## Reproduce" in card.text
+    assert "Reproduce: [run_config.yaml](run_config.yaml)" in card.text
 
 
 def test_widget_without_mask_token_is_a_user_error():
@@ -243,6 +268,7 @@ def test_push_uploads_only_publishable_files_and_reloads_with_transformers(
     (out / "runs").mkdir()
     (out / "runs" / "events.out.tfevents").write_bytes(b"tensorboard")
     (out / "_scratch.txt").write_text("temporary")
+    (out / "run_config.yaml").write_text("max_steps: 10  # command line\n")
 
     repo_id = check_hub_access("tiny", token=GOOD)
     url = push_folder(out, repo_id, token=GOOD)
@@ -251,7 +277,7 @@ def test_push_uploads_only_publishable_files_and_reloads_with_transformers(
     files = hub.files("alice/tiny")
     assert set(files) == {
         "README.md", "all_results.json", "loss_curve.png", "config.json", "model.safetensors",
-        "tokenizer.json", "tokenizer_config.json",
+        "tokenizer.json", "tokenizer_config.json", "run_config.yaml",
     }  # fmt: skip
     assert not [name for name, data in files.items() if GOOD.encode() in data]
     assert GOOD not in caplog.text and GOOD not in "".join(capfd.readouterr())

@@ -33,6 +33,13 @@ FINAL_FILES = {
 }  # fmt: skip
 
 
+def final_files(output_dir: Path) -> set[str]:
+    """FINAL_FILES, and run_config.yaml where the run recorded its settings (it is pushed)."""
+    return FINAL_FILES | (
+        {"run_config.yaml"} if (output_dir / "run_config.yaml").is_file() else set()
+    )
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     with run_hub_server(tmp_path_factory.mktemp("hub"), tokens={GOOD: "alice"}) as server:
@@ -108,7 +115,8 @@ def test_tokenizer_trainer_pushes_a_loadable_tokenizer(hub, tokenizer_repo):
 def test_push_sends_model_tokenizer_card_and_results_once_at_the_end(hub, pushed):
     root, result = pushed
     assert f"Pushed to {hub.url}/alice/tiny-roberta/commit/" in result.stdout
-    assert set(hub.files("alice/tiny-roberta")) == FINAL_FILES  # no checkpoint, no .bin
+    # no checkpoint, no .bin
+    assert set(hub.files("alice/tiny-roberta")) == final_files(root / "tiny-roberta")
     assert len(hub.repos["alice/tiny-roberta"].commits) == 2  # the empty repo, then one push
 
 
@@ -128,6 +136,11 @@ def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
     assert reported["Masked-token accuracy"] == pytest.approx(results["eval_accuracy"], abs=1e-4)
     assert "![Training and evaluation loss](loss_curve.png)" in card.text
     assert 'pipeline("fill-mask", model="alice/tiny-roberta")' in card.text
+    # fp32 here, unless `bf16: auto` found native bf16 on this CPU; the card says the same
+    assert results["train_precision"] in {"fp32", "bf16"}
+    assert f"| precision | {results['train_precision']}" in card.text
+    if "run_config.yaml" in files:
+        assert "Reproduce: [run_config.yaml](run_config.yaml)" in card.text
     assert files["loss_curve.png"].startswith(b"\x89PNG")
 
 
@@ -182,7 +195,7 @@ def test_token_on_the_command_line_is_never_saved_even_in_pushed_checkpoints(
     files = hub.files("alice/tiny-roberta-ckpt")
     # Trainer pushed the latest checkpoint (and its training_args.bin) along the way
     assert {"last-checkpoint/optimizer.pt", "last-checkpoint/training_args.bin"} <= set(files)
-    assert FINAL_FILES <= set(files)
+    assert final_files(out) <= set(files)
     assert not [name for name in files if name.startswith("checkpoint-")]
     assert (out / "checkpoint-4" / "training_args.bin").is_file()
     assert GOOD not in result.stdout + result.stderr
