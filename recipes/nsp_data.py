@@ -10,9 +10,10 @@ without its static masking: `DataCollatorForLanguageModeling` masks each batch a
 
 Grouping lines into articles must see whole articles, hence `batch_size=None` (wikitext-103's
 1.8M lines fit in memory); with smaller batches an article straddling two batches becomes two
-documents. Text files with blank lines between documents need no grouping:
-`load_dataset("text", data_files=..., sample_by="paragraph")` gives one row per document; rename
-its "text" column to "document".
+documents. Text files in BERT's format (a sentence per line, a blank line between documents)
+need no grouping: `load_dataset("text", data_files=..., sample_by="paragraph")` gives one row
+per document; rename its "text" column to "document". The recipe's way, from its config to
+pairs, is `load_documents` and `nsp_pairs` at the end of this file.
 """
 
 import math
@@ -22,10 +23,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow.compute as pc
-from datasets import Dataset, Features, Sequence, Value
+from datasets import Dataset, Features, Sequence, Value, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
 
-from recipes.data import CodeVersioned
+from recipes.data import CodeVersioned, load_raw_datasets
 from recipes.errors import UserError
 
 # A sentence ends at . ! ? or Arabic ؟, perhaps followed by a closing quote or bracket, then
@@ -39,20 +40,6 @@ def split_sentences(text: str) -> list[str]:
     """Split text into sentences at line breaks and, within lines, with the regex above."""
     pieces = (p.strip() for line in text.splitlines() for p in _SENTENCE_END.split(line))
     return [p for p in pieces if p]
-
-
-def split_documents_from_lines(lines: Iterable[str]) -> list[list[str]]:
-    """Blank lines separate documents; every other line is split into sentences."""
-    documents, current = [], []
-    for line in lines:
-        if line.strip():
-            current.extend(split_sentences(line))
-        elif current:
-            documents.append(current)
-            current = []
-    if current:
-        documents.append(current)
-    return documents
 
 
 def split_wikitext_articles(lines: Iterable[str]) -> list[list[str]]:
@@ -164,6 +151,12 @@ def build_nsp_dataset(
     )
     if len(tokenized) < 2:
         raise UserError(f"NSP needs at least 2 non-empty documents, got {len(tokenized)}")
+    sentences = pc.list_value_length(tokenized.data.column("sentence_ids"))
+    if not pc.any(pc.greater(sentences, 1)).as_py():
+        raise UserError(
+            f"each of the {len(tokenized)} documents is a single sentence, so no B can continue "
+            "its A and next-sentence prediction has nothing to learn"
+        )
     return tokenized.map(
         CodeVersioned(_nsp_pairs),
         batched=True,
@@ -305,3 +298,102 @@ def _truncate_pair(a: list[int], b: list[int], max_num_tokens: int, rng: random.
             del longer[0]
         else:
             longer.pop()
+
+
+# ---- From the recipe's config to pairs (recipes/pretrain_bert.py) ---------------------------
+# `data_args` is a recipes.config.DataArguments, `bert_args` pretrain_bert's BertArguments.
+
+
+def rows_are_wikitext_lines(data_args, bert_args) -> bool:
+    if bert_args.documents == "auto":
+        return "wikitext" in (data_args.dataset_name or "").lower()
+    return bert_args.documents == "wikitext"
+
+
+def documents_from_rows(rows, data_args, bert_args):
+    """Rows of text -> documents: a "sentences" (wikitext) or "document" column."""
+    if rows_are_wikitext_lines(data_args, bert_args):
+        # An article spans many rows: group them in one batch, or one straddling two
+        # batches would become two documents.
+        return rows.map(
+            CodeVersioned(group_wikitext_articles),
+            batched=True,
+            batch_size=None,
+            remove_columns=["text"],
+        )
+    return rows.rename_column("text", "document")
+
+
+def load_documents(data_args, bert_args) -> dict:
+    """{"train", "validation"} documents; validation held out as `validation_holdout` says.
+
+    Text files are read with `documents=True`: under `text_sample_by: auto` that is BERT's
+    format, where a blank line or the end of a file ends a document; wikitext rows are lines,
+    read one per row and grouped into articles.
+    """
+    ends = bert_args.validation_holdout == "document_ends"
+    wikitext = rows_are_wikitext_lines(data_args, bert_args)
+    raw = load_raw_datasets(data_args, split_validation=not ends, documents=not wikitext)
+    if ends and "validation" in raw:
+        raise UserError(
+            "`validation_holdout: document_ends` holds out the end of every training document, "
+            "but validation data is given (`validation_files` or the dataset's own split): "
+            "drop one of the two."
+        )
+    documents = {
+        split: documents_from_rows(rows, data_args, bert_args) for split, rows in raw.items()
+    }
+    if ends:
+        documents["train"], documents["validation"] = hold_out_document_ends(
+            documents["train"], data_args.validation_split_percentage
+        )
+    return documents
+
+
+def nsp_pairs(documents: dict, tokenizer, data_args, bert_args, seed: int) -> dict:
+    """{"train", "validation"} documents -> `[CLS] A [SEP] B [SEP]` pairs (datasets.map, cached):
+    `bert_args.dupe_factor` copies of the training pairs, each cut and paired afresh; the
+    validation pairs once."""
+    pairs = {}
+    for split, docs in documents.items():
+        copies = bert_args.dupe_factor if split == "train" else 1
+        try:
+            pairs[split] = concatenate_datasets(
+                [
+                    build_nsp_dataset(
+                        docs,
+                        tokenizer,
+                        data_args.max_seq_length,
+                        short_seq_prob=bert_args.short_seq_prob,
+                        seed=seed + copy,
+                        num_proc=data_args.preprocessing_num_workers,
+                    )
+                    for copy in range(copies)
+                ]
+            )
+        except UserError as err:
+            fix = _too_few_documents_fix(documents, split, data_args, bert_args)
+            raise UserError(f"{split} data: {err}: {fix}.") from None
+    return pairs
+
+
+def _too_few_documents_fix(documents: dict, split: str, data_args, bert_args) -> str:
+    """A fix for NSP data that works in this recipe (tests/test_bad_input.py runs each)."""
+    text_files = bool(data_args.train_files) and not rows_are_wikitext_lines(data_args, bert_args)
+    n = sum(len(docs) for docs in documents.values())
+    held_out = not (data_args.validation_files or data_args.dataset_name)
+    if text_files and data_args.text_sample_by == "line":
+        return (
+            "`text_sample_by: line` makes each line a document; for BERT's format (a sentence "
+            "per line, a blank line between documents) set `text_sample_by: auto`"
+        )
+    if len(documents[split]) >= 2:  # enough documents, each a single sentence
+        return "put several sentences in each document (BERT's format: one sentence per line)"
+    if held_out and bert_args.validation_holdout == "documents":
+        # a random B needs another document: two held out, and two or more to train on
+        needed = math.ceil(200 / n)
+        if split == "validation" and needed < 50 and n - 2 >= 2:
+            return f"raise `validation_split_percentage` to {needed}"
+        if n >= 2:
+            return f"with {n} documents, hold out their ends: `validation_holdout: document_ends`"
+    return f"add documents to the {split} data (in a text file a blank line ends one)"

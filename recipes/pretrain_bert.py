@@ -13,7 +13,6 @@ Every field is documented in `--help`.
 
 from dataclasses import dataclass, field
 
-from datasets import concatenate_datasets
 from transformers import BertConfig, Trainer, TrainingArguments
 
 from recipes import scratch_bert
@@ -24,7 +23,6 @@ from recipes.config import (
     model_overrides,
     parse_config,
 )
-from recipes.data import CodeVersioned, load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.families import DERIVED, build_config, build_model
 from recipes.masking import ResumableMaskingCollator
@@ -34,12 +32,7 @@ from recipes.metrics import (
     pretraining_logits_for_metrics,
 )
 from recipes.modeling import count_parameters, load_tokenizer
-from recipes.nsp_data import (
-    build_nsp_dataset,
-    group_wikitext_articles,
-    hold_out_document_ends,
-    padding_waste,
-)
+from recipes.nsp_data import load_documents, nsp_pairs, padding_waste
 from recipes.outputs import finish_run, start_run, widget_example
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
@@ -74,7 +67,8 @@ class BertArguments:
         default="auto",
         metadata={
             "help": "How rows become documents. 'rows': each row is one (text files: see "
-            "text_sample_by; by default a blank line ends a document). 'wikitext': rows are "
+            "text_sample_by; by default BERT's format, where a blank line or the end of a file "
+            "ends a document). 'wikitext': rows are "
             "wikitext lines, grouped into articles at ` = Title = ` lines. 'auto': wikitext when "
             "dataset_name names wikitext, else rows.",
             "choices": ["auto", "rows", "wikitext"],
@@ -126,69 +120,6 @@ def parse_args(argv=None):
     )
 
 
-def rows_are_wikitext_lines(data_args: DataArguments, bert_args: BertArguments) -> bool:
-    if bert_args.documents == "auto":
-        return "wikitext" in (data_args.dataset_name or "").lower()
-    return bert_args.documents == "wikitext"
-
-
-def documents_from_rows(rows, data_args: DataArguments, bert_args: BertArguments):
-    """Rows of text -> documents: a "sentences" (wikitext) or "document" column."""
-    if rows_are_wikitext_lines(data_args, bert_args):
-        # An article spans many rows: group them in one batch, or one straddling two
-        # batches would become two documents.
-        return rows.map(
-            CodeVersioned(group_wikitext_articles),
-            batched=True,
-            batch_size=None,
-            remove_columns=["text"],
-        )
-    return rows.rename_column("text", "document")
-
-
-def load_documents(data_args: DataArguments, bert_args: BertArguments) -> dict:
-    """{"train", "validation"} documents; validation held out as `validation_holdout` says."""
-    ends = bert_args.validation_holdout == "document_ends"
-    raw = load_raw_datasets(data_args, split_validation=not ends)
-    if ends and "validation" in raw:
-        raise UserError(
-            "`validation_holdout: document_ends` holds out the end of every training document, "
-            "but validation data is given (`validation_files` or the dataset's own split): "
-            "drop one of the two."
-        )
-    documents = {
-        split: documents_from_rows(rows, data_args, bert_args) for split, rows in raw.items()
-    }
-    if ends:
-        documents["train"], documents["validation"] = hold_out_document_ends(
-            documents["train"], data_args.validation_split_percentage
-        )
-    return documents
-
-
-def nsp_pairs(
-    documents,
-    tokenizer,
-    data_args: DataArguments,
-    bert_args: BertArguments,
-    seed: int,
-    dupe_factor=1,
-):
-    """Documents -> `[CLS] A [SEP] B [SEP]` pairs (datasets.map, cached)."""
-    copies = [
-        build_nsp_dataset(
-            documents,
-            tokenizer,
-            data_args.max_seq_length,
-            short_seq_prob=bert_args.short_seq_prob,
-            seed=seed + copy,
-            num_proc=data_args.preprocessing_num_workers,
-        )
-        for copy in range(dupe_factor)
-    ]
-    return concatenate_datasets(copies)
-
-
 @exit_on_user_error
 def main(argv=None) -> dict:
     data_args, bert_args, shape_args, training_args = parse_args(argv)
@@ -198,12 +129,6 @@ def main(argv=None) -> dict:
         raise UserError("NSP draws random sentences from any document: `streaming` cannot work.")
     if data_args.line_by_line:
         raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
-    if (
-        data_args.train_files
-        and data_args.text_sample_by == "line"
-        and not rows_are_wikitext_lines(data_args, bert_args)
-    ):
-        raise UserError("`text_sample_by: line` makes every line a document: use 'paragraph'.")
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Tokenizer: WordPiece with [CLS] [SEP] [PAD] [UNK] [MASK] ------------------------
@@ -215,16 +140,7 @@ def main(argv=None) -> dict:
     # document_ends`, the last sentences of every document are.
     with training_args.main_process_first(desc="building NSP pairs"):
         documents = load_documents(data_args, bert_args)
-        pairs = {}
-        for split, docs in documents.items():
-            dupe_factor = bert_args.dupe_factor if split == "train" else 1
-            try:
-                pairs[split] = nsp_pairs(
-                    docs, tokenizer, data_args, bert_args, training_args.seed, dupe_factor
-                )
-            except UserError as err:  # too few documents: a random B needs another one
-                hint = " Raise `validation_split_percentage` or set `validation_files`."
-                raise UserError(f"{split} data: {err}.{hint * (split == 'validation')}") from None
+        pairs = nsp_pairs(documents, tokenizer, data_args, bert_args, training_args.seed)
     random_share = sum(pairs["train"]["next_sentence_label"]) / len(pairs["train"])
     print(
         f"NSP pairs: {len(pairs['train'])} train ({random_share:.1%} with a random B), "

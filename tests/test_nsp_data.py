@@ -7,15 +7,18 @@ import pytest
 import torch
 from datasets import Dataset, load_dataset
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerFast
 
+from recipes import pretrain_bert
 from recipes.errors import UserError
 from recipes.nsp_data import (
     build_nsp_dataset,
     group_wikitext_articles,
     hold_out_document_ends,
+    load_documents,
+    nsp_pairs,
     padding_waste,
-    split_documents_from_lines,
+    rows_are_wikitext_lines,
     split_sentences,
     split_wikitext_articles,
 )
@@ -93,17 +96,8 @@ def test_split_sentences():
     assert split_sentences("   ") == []
 
 
-def test_documents_from_lines_split_at_blank_lines():
-    lines = ["", "One. Two.", "Three.", "", "", "Four.", "  ", "Five. Six."]
-    assert split_documents_from_lines(lines) == [
-        ["One.", "Two.", "Three."],
-        ["Four."],
-        ["Five.", "Six."],
-    ]
-
-
-def test_text_file_paragraphs_are_the_same_documents(tmp_path):
-    # The recipe's path for local files: datasets' text loader, one row per blank-line paragraph.
+def test_text_file_paragraphs_are_documents_of_sentences(tmp_path):
+    # datasets' text loader, one row per blank-line paragraph (BERT's format), then sentences.
     text = "One. Two.\nThree.\n\n\nFour.\n\nFive. Six.\n"
     (tmp_path / "corpus.txt").write_text(text)
     rows = load_dataset(
@@ -113,8 +107,11 @@ def test_text_file_paragraphs_are_the_same_documents(tmp_path):
         cache_dir=str(tmp_path / "cache"),
         split="train",
     )
-    expected = split_documents_from_lines(text.splitlines())
-    assert [split_sentences(t) for t in rows["text"] if t.strip()] == expected
+    assert [split_sentences(t) for t in rows["text"] if t.strip()] == [
+        ["One.", "Two.", "Three."],
+        ["Four."],
+        ["Five.", "Six."],
+    ]
 
 
 def test_wikitext_articles_split_at_titles_not_sections():
@@ -292,3 +289,56 @@ def test_padding_waste():
     assert padding_waste(ds, batch_size=2, seed=None, pad_to_multiple_of=8) == pytest.approx(
         1 - 15 / 40
     )
+
+
+@pytest.fixture(scope="module")
+def wordpiece_dir(tmp_path_factory, corpus_files):
+    from recipes.config import DataSourceArguments
+    from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
+
+    out = tmp_path_factory.mktemp("nsp-wordpiece")
+    args = TokenizerArguments(tokenizer_type="wordpiece", vocab_size=800, output_dir=str(out))
+    train_tokenizer(args, DataSourceArguments(train_files=corpus_files))
+    return out
+
+
+def test_wikitext_rows_become_articles(tmp_path, wordpiece_dir):
+    # The `dataset_name: wikitext` path, on a local file in wikitext's layout.
+    lines = []
+    for article in range(4):
+        lines += ["", f" = Article {article} = ", ""]
+        for section in range(2):
+            lines += [f" = = Part {section} = = ", ""]
+            lines += [f" Thou art {article} and {section} , good sir . Yes ! " * 3, ""]
+    (tmp_path / "wiki.txt").write_text("\n".join(lines) + "\n")
+    argv = [
+        "--train_files", str(tmp_path / "wiki.txt"), "--validation_files", str(tmp_path / "wiki.txt"),
+        "--text_sample_by", "line", "--documents", "wikitext",
+        "--tokenizer_name_or_path", str(wordpiece_dir), "--max_seq_length", "32",
+    ]  # fmt: skip
+    data_args, bert_args, _, _ = pretrain_bert.parse_args(argv)
+    documents = load_documents(data_args, bert_args)
+    assert documents["train"].num_rows == 4  # one per article
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    pairs = nsp_pairs(documents, tok, data_args, bert_args, seed=0)["train"]
+    texts = [tok.decode(ids, skip_special_tokens=True) for ids in pairs["input_ids"]]
+    assert pairs.num_rows > 4 and not any("=" in t for t in texts)  # headings are dropped
+    assert set(pairs["next_sentence_label"]) == {0, 1}
+    # dupe_factor: more training copies, each paired afresh; the first is the one above
+    bert_args.dupe_factor = 2
+    twice = nsp_pairs(documents, tok, data_args, bert_args, seed=0)
+    n = pairs.num_rows
+    assert twice["train"].select(range(n)).to_dict() == pairs.to_dict()
+    assert (
+        twice["train"].select(range(n, twice["train"].num_rows))["input_ids"] != pairs["input_ids"]
+    )
+    assert twice["validation"].num_rows < twice["train"].num_rows  # validation: one copy
+    # `auto` recognises the Hub's wikitext by name
+    data_args.dataset_name, bert_args.documents = "Salesforce/wikitext", "auto"
+    assert rows_are_wikitext_lines(data_args, bert_args)
+
+
+def test_documents_of_one_sentence_are_refused(tokenizer):
+    docs = Dataset.from_dict({"document": ["Alpha beta.", "Gamma delta.", "Epsilon zeta."]})
+    with pytest.raises(UserError, match="each of the 3 documents is a single sentence"):
+        build_nsp_dataset(docs, tokenizer, MAX_LEN)

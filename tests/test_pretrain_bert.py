@@ -96,44 +96,11 @@ def test_checkpoint_is_stock_bert_and_fill_mask_works(runs, impl):
     assert len(preds) == 3 and all(0 <= p["score"] <= 1 for p in preds)
 
 
-def test_wikitext_rows_become_articles(tmp_path, tokenizer_dir):
-    # The `dataset_name: wikitext` path, on a local file in wikitext's layout.
-    lines = []
-    for article in range(4):
-        lines += ["", f" = Article {article} = ", ""]
-        for section in range(2):
-            lines += [f" = = Part {section} = = ", ""]
-            lines += [f" Thou art {article} and {section} , good sir . Yes ! " * 3, ""]
-    (tmp_path / "wiki.txt").write_text("\n".join(lines) + "\n")
-    argv = [
-        "--train_files", str(tmp_path / "wiki.txt"), "--validation_files", str(tmp_path / "wiki.txt"),
-        "--text_sample_by", "line", "--documents", "wikitext",
-        "--tokenizer_name_or_path", str(tokenizer_dir), "--max_seq_length", "32",
-    ]  # fmt: skip
-    data_args, bert_args, _, _ = pretrain_bert.parse_args(argv)
-    docs = pretrain_bert.load_documents(data_args, bert_args)["train"]
-    assert docs.num_rows == 4  # one per article
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    pairs = pretrain_bert.nsp_pairs(docs, tok, data_args, bert_args, seed=0)
-    texts = [tok.decode(ids, skip_special_tokens=True) for ids in pairs["input_ids"]]
-    assert pairs.num_rows > 4 and not any("=" in t for t in texts)  # headings are dropped
-    assert set(pairs["next_sentence_label"]) == {0, 1}
-    # dupe_factor: more copies, each paired afresh; the first is the one above
-    twice = pretrain_bert.nsp_pairs(docs, tok, data_args, bert_args, seed=0, dupe_factor=2)
-    n = pairs.num_rows
-    assert twice.select(range(n)).to_dict() == pairs.to_dict()
-    assert twice.select(range(n, twice.num_rows))["input_ids"] != pairs["input_ids"]
-    # `auto` recognises the Hub's wikitext by name
-    data_args.dataset_name, bert_args.documents = "Salesforce/wikitext", "auto"
-    assert pretrain_bert.rows_are_wikitext_lines(data_args, bert_args)
-
-
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--streaming", "true"], "streaming"),
         (["--line_by_line", "true"], "line_by_line"),
-        (["--text_sample_by", "line"], "every line a document"),
         (["--model_impl", "scratch", "--attn_implementation", "eager"], "SDPA"),
     ],
 )
@@ -146,12 +113,14 @@ def test_settings_that_cannot_work_fail_clearly(tmp_path, capsys, extra, message
 
 
 def test_too_few_documents_fail_clearly(tmp_path, capsys, corpus_files, tokenizer_dir):
-    # Whole files as documents: of two, one is held out, and one cannot pair with another.
+    # Whole files as documents: two cannot give two to hold out and two to pair in training.
     argv = ["--train_files", *corpus_files, "--text_sample_by", "document"]
     argv += ["--tokenizer_name_or_path", str(tokenizer_dir), "--output_dir", str(tmp_path)]
     with pytest.raises(SystemExit):
         pretrain_bert.main(argv)
-    assert "train data: NSP needs at least 2 non-empty documents, got 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "training data has 2 document(s), too few to hold out" in err
+    assert "`validation_holdout: document_ends`" in err  # the fix: tests/test_bad_input.py
 
 
 def test_document_ends_cannot_be_held_out_of_given_validation_data(
