@@ -227,6 +227,9 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
     reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
+    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
+        # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
+        reason = f"accelerate launch's mixed_precision: {precision}"
     if reason:
         hyper["precision"] = f"{precision} ({reason})"
     hub.write_model_card(

@@ -121,7 +121,8 @@ def test_precision_in_card_and_results_whoever_chose_it(
     args = training_args(tmp_path, bf16=how == "recipe")
     results, card = finish(tmp_path, bpe_tokenizer_dir, args)
     assert results["train_precision"] == expected
-    assert f"| precision | {expected} |" in card.text
+    reason = " (accelerate launch's mixed_precision: bf16)" if how == "accelerate" else ""
+    assert f"| precision | {expected}{reason} |" in card.text
     assert "## Reproduce" not in card.text  # no run_settings, no run_config.yaml to link
 
 
