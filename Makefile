@@ -39,6 +39,20 @@ demo-bert: data
 		"The nature of bad [MASK] infects the teller." \
 		"What is your [MASK], madam?"
 
+# Does pretraining pay off? Fine-tune FINETUNE_MODEL on the First Folio's kinds of play (comedy,
+# history, tragedy; test passages from the text pretraining held out), next to the same model from
+# random weights and the majority class (recipes/finetune_classification.py, recipes/folio.py).
+FINETUNE_MODEL ?= outputs/modernbert-tiny
+.PHONY: demo-finetune
+demo-finetune: data
+	test -f $(FINETUNE_MODEL)/all_results.json || $(MAKE) demo
+	@test -f $(FINETUNE_MODEL)/all_results.json || { echo "$(FINETUNE_MODEL) has no finished \
+	pretraining run: train it first (make demo-roberta for outputs/roberta-tiny)"; exit 2; }
+	$(PY) -m recipes.folio
+	$(PY) -m recipes.finetune_classification --config recipes/configs/finetune/folio-genre.yaml \
+		--model_name_or_path $(FINETUNE_MODEL) --output_dir $(FINETUNE_MODEL)-folio-genre \
+		--overwrite_output_dir true
+
 test: install
 	$(PY) -m pytest -q
 

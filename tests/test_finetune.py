@@ -1,0 +1,398 @@
+"""Fine-tuning for classification: a tiny RoBERTa pretrained here is fine-tuned on tiny labelled
+files (single texts and pairs), next to its random-init control; reloads with pipeline().
+
+Also: a Hub dataset's code path (`load_dataset(name, config)`) on a local folder with GLUE's
+layout and schema (sst2, mrpc), ModernBERT and BERT checkpoints, bad input, the push, and the
+First Folio genre task's split (its test text is exactly what pretraining held out).
+"""
+
+import csv
+import json
+import random
+import types
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from datasets import ClassLabel, Dataset, Features, Value
+from helpers import REPO, run_module
+from hub_server import run_hub_server
+from safetensors.torch import load_file
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForPreTraining,
+    ModernBertConfig,
+    ModernBertForMaskedLM,
+    pipeline,
+)
+
+from recipes import finetune_classification as ft
+from recipes import folio
+from recipes.data import load_raw_datasets
+from recipes.errors import UserError
+
+FAST = [
+    "--max_seq_length", "32", "--max_train_samples", "1000",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+    "--max_steps", "6", "--logging_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+    "--disable_tqdm", "true", "--bf16", "false",
+]  # fmt: skip
+PRETRAIN = [
+    "--config", "recipes/configs/roberta-tiny.yaml",
+    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
+    "--intermediate_size", "64", "--max_seq_length", "32",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+    "--max_steps", "6", "--eval_steps", "6", "--save_steps", "6", "--logging_steps", "2",
+    "--dataloader_num_workers", "0", "--disable_tqdm", "true", "--bf16", "false",
+]  # fmt: skip
+
+
+def lines_of(path: str) -> list[str]:
+    text = Path(path).read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if len(ln.split()) >= 5]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
+    """A tiny RoBERTa, pretrained for a few steps by the real recipe."""
+    from recipes import pretrain_mlm
+
+    out = tmp_path_factory.mktemp("ft") / "roberta"
+    pretrain_mlm.main(
+        PRETRAIN
+        + ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
+        + ["--output_dir", str(out)]
+    )
+    assert (out / "all_results.json").is_file()
+    return out
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory, corpus_files):
+    """Lines of Macbeth ("play") and the Sonnets ("sonnet"); 60/36 train, 30/18 held out, so
+    the majority label is "play" and always predicting it scores 30/48 = 0.625."""
+    root = tmp_path_factory.mktemp("labelled")
+    macbeth, sonnets = (lines_of(f) for f in sorted(corpus_files))
+    assert "macbeth" in sorted(corpus_files)[0]
+    rows = {
+        "train": [(t, "play") for t in macbeth[:60]] + [(t, "sonnet") for t in sonnets[:36]],
+        "test": [(t, "play") for t in macbeth[60:90]] + [(t, "sonnet") for t in sonnets[36:54]],
+    }
+    single = {}
+    for split, pairs in rows.items():
+        path = root / f"{split}.jsonl"
+        path.write_text("".join(json.dumps({"line": t, "kind": k}) + "\n" for t, k in pairs))
+        single[split] = path
+    # pairs: is the second line the one that follows the first in the same text? (1 or 0)
+    rng = random.Random(0)
+    pair = {}
+    for split, (lo, hi) in {"train": (0, 48), "test": (48, 72)}.items():
+        pair[split] = root / f"{split}.csv"
+        with open(pair[split], "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["sentence1", "sentence2", "label"])
+            for i in range(lo, hi):
+                follows = i % 3 != 0  # 2 of 3 pairs are true continuations: majority label 1
+                second = macbeth[i + 1] if follows else sonnets[rng.randrange(len(sonnets))]
+                writer.writerow([macbeth[i], second, int(follows)])
+    return single, pair
+
+
+def finetune(model, data: dict, out: Path, *extra: str) -> dict:
+    return ft.main(
+        FAST
+        + ["--model_name_or_path", str(model), "--output_dir", str(out)]
+        + ["--train_files", str(data["train"]), "--validation_files", str(data["test"])]
+        + list(extra)
+    )
+
+
+# ------------------------------------------------------------------------ single texts, push
+GOOD = "hf_finetune_test_token_alice_0123456789"
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory, pretrained, labelled):
+    """The real entry point in a real process: single texts, the control, push to a fake Hub."""
+    single, _ = labelled
+    root = tmp_path_factory.mktemp("pushed")
+    with run_hub_server(root / "hub", tokens={GOOD: "alice"}) as hub:
+        run = run_module(
+            "recipes.finetune_classification", *FAST,
+            "--model_name_or_path", str(pretrained), "--output_dir", str(root / "genre"),
+            "--train_files", str(single["train"]), "--validation_files", str(single["test"]),
+            "--text_column", "line", "--label_column", "kind", "--from_scratch_control", "true",
+            "--push_to_hub", "true",
+            env={"HF_ENDPOINT": hub.url, "HF_TOKEN": GOOD, "HF_HOME": str(root / "hf_home"),
+                 "NO_PROXY": "127.0.0.1"},
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        yield root / "genre", run, hub.files("alice/genre")
+
+
+def test_single_texts_report_pretrained_control_and_majority(pushed):
+    out, run, _ = pushed
+    results = json.loads((out / "all_results.json").read_text())
+    for prefix in ("eval_", "control_eval_"):
+        assert 0.0 <= results[f"{prefix}accuracy"] <= 1.0
+        assert results[f"{prefix}loss"] > 0
+        assert f"{prefix}f1" in results  # two classes
+    assert results["majority_label"] == "play"
+    assert results["majority_baseline_accuracy"] == pytest.approx(30 / 48)
+    assert results["majority_baseline_f1"] == 0.0  # "play" is label 0: never predicts class 1
+    assert results["train_examples"] == 96 and results["eval_examples"] == 48
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("held-out accuracy"))
+    assert f"{results['eval_accuracy']:.3f}" in line
+    assert f"{results['control_eval_accuracy']:.3f} (F1" in line and "random weights" in line
+    assert "0.625 (F1 0.000) for always predicting 'play'" in line
+
+
+def test_saved_classifier_reloads_with_pipeline(pushed, pretrained):
+    out, _, _ = pushed
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["RobertaForSequenceClassification"]
+    assert config["id2label"] == {"0": "play", "1": "sonnet"}
+    assert not list(out.glob("*.bin")) or list(out.glob("*.bin")) == [out / "training_args.bin"]
+    classify = pipeline("text-classification", model=str(out))
+    [prediction] = classify("When shall we three meet again?")
+    assert prediction["label"] in {"play", "sonnet"} and 0.0 <= prediction["score"] <= 1.0
+    # the encoder started from the pretrained checkpoint: fine-tuning moved it, but not far
+    tuned, base = load_file(out / "model.safetensors"), load_file(pretrained / "model.safetensors")
+    name = "roberta.embeddings.word_embeddings.weight"
+    assert not torch.equal(tuned[name], base[name])
+    assert (tuned[name] - base[name]).abs().max() < 0.05
+
+
+def test_card_and_push(pushed, pretrained):
+    out, run, files = pushed
+    assert "Pushed to " in run.stdout and GOOD not in run.stdout + run.stderr
+    assert {"model.safetensors", "config.json", "README.md", "all_results.json"} <= set(files)
+    assert "loss_curve.png" in files and "tokenizer.json" in files
+    assert not [name for name in files if name.startswith(("_control", "checkpoint-"))]
+    card = files["README.md"].decode()
+    assert "pipeline_tag: text-classification" in card
+    assert f"## Fine-tuned from\n\nFine-tuned from `{pretrained}`" in card
+    assert "masked-token accuracy" in card  # from the base model's own all_results.json
+    assert "fine-tuned from random weights" in card and "always 'play' (majority)" in card
+
+
+# ------------------------------------------------------------------------ pairs, the control
+def test_pairs_and_the_control_is_the_same_run_from_random_weights(
+    pretrained, labelled, tmp_path, monkeypatch
+):
+    _, pair = labelled
+    runs = []
+    original = ft.fine_tune
+
+    def spy(model, training_args, datasets, *args, **kwargs):
+        runs.append((model, training_args, datasets))
+        return original(model, training_args, datasets, *args, **kwargs)
+
+    monkeypatch.setattr(ft, "fine_tune", spy)
+    results = finetune(
+        pretrained, pair, tmp_path / "pairs", "--text_column", "sentence1",
+        "--text_pair_column", "sentence2", "--from_scratch_control", "true",
+        "--learning_rate", "0",
+    )  # fmt: skip
+    (model, args, data), (control, control_args, control_data) = runs
+    assert type(control) is type(model)
+    same = {k: v for k, v in model.config.to_dict().items() if k != "architectures"}
+    assert {k: control.config.to_dict()[k] for k in same} == same  # (saving set architectures)
+    assert control_data is data and control_args.seed == args.seed
+    differs = {"output_dir", "save_strategy", "push_to_hub", "logging_dir"}
+    assert {k for k, v in vars(args).items() if vars(control_args).get(k) != v} <= differs
+    # pairs are encoded as pairs: <s> A </s></s> B </s>
+    tok = AutoTokenizer.from_pretrained(pretrained)
+    assert (torch.tensor(data["validation"][0]["input_ids"]) == tok.sep_token_id).sum() == 3
+    # learning rate 0: the pretrained run keeps the checkpoint's encoder, the control does not
+    base = load_file(pretrained / "model.safetensors")
+    name = "roberta.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(model.state_dict()[name], base[name])
+    assert not torch.allclose(control.state_dict()[name], base[name])
+    assert results["majority_label"] == "1"
+    assert results["majority_baseline_accuracy"] == pytest.approx(16 / 24)
+    assert results["majority_baseline_f1"] == pytest.approx(0.8)  # precision 2/3, recall 1
+    classify = pipeline("text-classification", model=str(tmp_path / "pairs"))
+    [pred] = classify({"text": "Fair is foul, and foul is fair:", "text_pair": "Hover through"})
+    assert pred["label"] in {"0", "1"}
+
+
+# ------------------------------------------------------------------------ a Hub dataset's layout
+def glue_like(root: Path) -> Path:
+    """A local dataset repo laid out like nyu-mll/glue: parquet per config, README configs."""
+    sentiment = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"]), "idx": Value("int32")})  # fmt: skip
+    paraphrase = Features({"sentence1": Value("string"), "sentence2": Value("string"), "label": ClassLabel(names=["not_equivalent", "equivalent"]), "idx": Value("int32")})  # fmt: skip
+    good, bad = ["a fine and noble play", "sweet and gentle"], ["a foul and bloody deed", "vile"]
+    for name in ("sst2", "mrpc"):
+        (root / name).mkdir(parents=True)
+    for split, n in [("train", 24), ("validation", 8)]:
+        rows = [{"sentence": f"{(good if i % 2 else bad)[i % 4 // 2]} {i}", "label": i % 2, "idx": i} for i in range(n)]  # fmt: skip
+        Dataset.from_list(rows, features=sentiment).to_parquet(root / "sst2" / f"{split}-00000-of-00001.parquet")  # fmt: skip
+        rows = [{"sentence1": f"the king is dead {i}", "sentence2": f"the king is dead {i}" if i % 2 else f"long live {i}", "label": i % 2, "idx": i} for i in range(n)]  # fmt: skip
+        Dataset.from_list(rows, features=paraphrase).to_parquet(root / "mrpc" / f"{split}-00000-of-00001.parquet")  # fmt: skip
+    configs = [
+        {
+            "config_name": name,
+            "data_files": [{"split": s, "path": f"{name}/{s}-*"} for s in ("train", "validation")],
+        }  # fmt: skip
+        for name in ("sst2", "mrpc")
+    ]
+    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": configs}) + "---\n")
+    return root
+
+
+def random_checkpoint(kind: str, tokenizer_dir: Path, out: Path) -> Path:
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    ids = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+               eos_token_id=tok.eos_token_id)  # fmt: skip
+    if kind == "modernbert":
+        ids |= dict(cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id)
+        model = ModernBertForMaskedLM(ModernBertConfig(**ids, **shape, max_position_embeddings=64))
+    else:
+        model = BertForPreTraining(BertConfig(**ids, **shape, max_position_embeddings=64))
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "task, kind, columns",
+    [
+        ("sst2", "modernbert", ["--text_column", "sentence"]),
+        ("mrpc", "bert", ["--text_column", "sentence1", "--text_pair_column", "sentence2"]),
+    ],
+)
+def test_hub_dataset_glue_schema_with_modernbert_and_bert(
+    task, kind, columns, tmp_path, bpe_tokenizer_dir
+):
+    glue = glue_like(tmp_path / "glue")
+    model = random_checkpoint(kind, bpe_tokenizer_dir, tmp_path / kind)
+    out = tmp_path / "out"
+    results = ft.main(
+        FAST + columns
+        + ["--model_name_or_path", str(model), "--output_dir", str(out)]
+        + ["--dataset_name", str(glue), "--dataset_config_name", task]
+    )  # fmt: skip
+    assert results["eval_examples"] == 8 and results["train_examples"] == 24
+    assert "eval_f1" in results and 0 <= results["eval_accuracy"] <= 1
+    config = json.loads((out / "config.json").read_text())
+    names = ["negative", "positive"] if task == "sst2" else ["not_equivalent", "equivalent"]
+    assert config["id2label"] == {"0": names[0], "1": names[1]}
+    prefix = "ModernBert" if kind == "modernbert" else "Bert"
+    assert config["architectures"] == [f"{prefix}ForSequenceClassification"]
+    classify = pipeline("text-classification", model=str(out))
+    assert classify("the king is dead")[0]["label"] in names
+
+
+# ------------------------------------------------------------------------ bad input
+@pytest.fixture
+def bad(tmp_path, labelled, bpe_tokenizer_dir):
+    single, _ = labelled
+
+    def run(*extra, train=None, model=bpe_tokenizer_dir):
+        argv = FAST + ["--model_name_or_path", str(model), "--output_dir", str(tmp_path / "o")]
+        argv += ["--train_files", str(train or single["train"])]
+        argv += ["--validation_files", str(single["test"])] if train is None else []
+        with pytest.raises(UserError) as err:
+            ft.main.__wrapped__(argv + ["--text_column", "line", "--label_column", "kind", *extra])
+        return str(err.value)
+
+    return run
+
+
+def test_missing_column_names_the_field_the_file_and_the_columns(bad):
+    message = bad("--text_column", "sentence")
+    assert "`text_column: sentence` is not a column" in message
+    assert "train.jsonl" in message and "['line', 'kind']" in message
+
+
+def test_a_label_column_with_one_class(bad, tmp_path):
+    one = tmp_path / "one.csv"
+    one.write_text("line,kind\nfirst line here,play\nsecond line here,play\nthird,play\n")
+    message = bad(train=one)
+    assert "`label_column: kind` has a single class ('play')" in message
+
+
+def test_files_that_match_nothing_and_plain_text(bad, tmp_path, corpus_files):
+    assert "nothing/*.csv matches no file" in bad(train=tmp_path / "nothing/*.csv")
+    assert "plain text, which has no label column" in bad(train=corpus_files[0])
+
+
+def test_a_model_folder_that_does_not_exist(bad, tmp_path):
+    assert "is not a folder" in bad(model=tmp_path / "no-such-model")
+
+
+def test_a_hub_split_that_does_not_exist(tmp_path, bpe_tokenizer_dir):
+    glue = glue_like(tmp_path / "glue")
+    with pytest.raises(UserError, match="has no split `validation_split: validation_matched`"):
+        ft.main.__wrapped__(
+            FAST + ["--model_name_or_path", str(bpe_tokenizer_dir), "--output_dir", str(tmp_path)]
+            + ["--dataset_name", str(glue), "--dataset_config_name", "sst2"]
+            + ["--validation_split", "validation_matched", "--text_column", "sentence"]
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------ configs
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "recipes/configs/finetune").glob("*.yaml")), ids=str
+)
+def test_every_finetune_config_parses(path):
+    assert path.read_text().startswith("#"), "configs open with a comment"
+    data, model, training = ft.parse_args(["--config", str(path), "--model_name_or_path", "m"])
+    assert data.label_column and training.learning_rate > 0
+
+
+# ------------------------------------------------------------------------ the Folio genre task
+def test_folio_table_is_the_first_folio():
+    kinds = list(folio.FOLIO_KIND.values())
+    assert (kinds.count("comedy"), kinds.count("history"), kinds.count("tragedy")) == (14, 10, 12)
+    assert not set(folio.FOLIO_KIND) & set(folio.NOT_IN_FOLIO)
+    assert "pericles" in folio.NOT_IN_FOLIO and "sonnets" in folio.NOT_IN_FOLIO
+
+
+def fake_play(title: str, n: int) -> str:
+    front = f"{title}\n\nby William Shakespeare\n\n\n\nPERSONS REPRESENTED.\n\nA KING.\n\n"
+    speeches = [f"SPEAKER.\n{title.split()[-1].lower()} speech {i} " + "word " * 20 for i in range(n)]  # fmt: skip
+    return front + "ACT I.\n\n" + "\n\n".join(speeches) + "\n\nTHE END\n"
+
+
+def test_folio_test_passages_are_exactly_what_pretraining_held_out(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    plays = {
+        "alls_well_that_ends_well": "ALL'S WELL THAT ENDS WELL",
+        "antony_and_cleopatra": "THE TRAGEDY OF ANTONY",
+        "hamlet": "THE TRAGEDY OF HAMLET",
+        "henry_v": "THE LIFE OF KING HENRY",
+        "sonnets": "THE SONNETS",
+    }
+    for name, title in plays.items():
+        (corpus / f"{name}_gut.txt").write_text(fake_play(title, 40))
+    counts = folio.build_genre_task(corpus, tmp_path / "task", held_out_percentage=30, min_words=40)
+    # pretraining's own split of the same files: recipes/data.py, as `make demo` runs it
+    args = types.SimpleNamespace(
+        train_files=[str(corpus / "*.txt")], validation_files=None, dataset_name=None,
+        text_sample_by="paragraph", on_decode_error="error", text_column="text",
+        streaming=False, validation_split_percentage=30,
+    )  # fmt: skip
+    raw = load_raw_datasets(args)
+    held_out = {p.strip("\n") for p in raw["validation"]["text"]}
+    seen = {p.strip("\n") for p in raw["train"]["text"]}
+    rows = {s: [json.loads(ln) for ln in open(tmp_path / "task" / f"{s}.jsonl")] for s in ("train", "test")}  # fmt: skip
+    test_paragraphs = {p for row in rows["test"] for p in row["text"].split("\n\n")}
+    assert test_paragraphs and test_paragraphs <= held_out and not test_paragraphs & seen
+    assert counts["test_plays"] == ["alls_well_that_ends_well", "antony_and_cleopatra"]
+    assert {row["play"] for row in rows["train"]} == {"hamlet", "henry_v"}  # no test play
+    assert {row["label"] for row in rows["test"]} == {"comedy", "tragedy"}
+    everything = "".join(row["text"] for split in rows.values() for row in split)
+    assert "TRAGEDY" not in everything and "THE END" not in everything  # titles give it away
+    assert "sonnets" not in everything  # not in the Folio
+
+
+def test_folio_refuses_a_work_it_does_not_know(tmp_path):
+    (tmp_path / "edward_iii_gut.txt").write_text(fake_play("KING EDWARD III", 3))
+    with pytest.raises(UserError, match="edward_iii_gut.txt"):
+        folio.build_genre_task(tmp_path, tmp_path / "task")
