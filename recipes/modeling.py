@@ -7,7 +7,7 @@ import types
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, BertForPreTraining, RobertaForMaskedLM
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
@@ -65,49 +65,7 @@ def _at_least_one(count):
     return count.clamp(min=1) if torch.is_tensor(count) else max(count, 1)  # no GPU sync
 
 
-def sparse_roberta_mlm_forward(
-    self,
-    input_ids=None,
-    attention_mask=None,
-    token_type_ids=None,
-    position_ids=None,
-    inputs_embeds=None,
-    labels=None,
-    num_items_in_batch=None,
-    **kwargs,
-):
-    """RobertaForMaskedLM.forward, with the LM head (dense, layer norm, decoder) run only at
-    masked positions. The head's vocabulary projection is hidden x vocab per position: at
-    hidden 256 and vocab 30k that is 7.7M MACs, 9x an encoder layer's 0.85M per token (2.3x
-    all four layers'), so skipping the 85% unmasked positions removes most of a small model's
-    work: 137 -> 55 GFLOP per 16 x 128 training step (benchmarks/bench.py). `logits` then
-    holds one row per masked token, in row-major order of `labels != -100`."""
-    if labels is None:  # inference (fill-mask): the stock dense path
-        return type(self).forward(
-            self,
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            **kwargs,
-        )
-    outputs = self.roberta(
-        input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
-        inputs_embeds=inputs_embeds,
-        return_dict=True,
-        **kwargs,
-    )
-    masked = labels != -100
-    logits = self.lm_head(outputs.last_hidden_state[masked])
-    loss = _masked_loss(logits, labels[masked], num_items_in_batch)
-    return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-
-
-def sparse_bert_pretraining_forward(
+def sparse_mlm_forward(
     self,
     input_ids=None,
     attention_mask=None,
@@ -119,32 +77,28 @@ def sparse_bert_pretraining_forward(
     num_items_in_batch=None,
     **kwargs,
 ):
-    """BertForPreTraining.forward with the MLM head run only at masked positions; the NSP
-    head is unchanged. Loss = masked-LM cross-entropy + NSP cross-entropy, as in BERT."""
-    if labels is None:
-        return type(self).forward(
-            self,
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            next_sentence_label=next_sentence_label,
-            **kwargs,
-        )
-    outputs = self.bert(
-        input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
-        inputs_embeds=inputs_embeds,
-        return_dict=True,
-        **kwargs,
-    )
+    """RobertaForMaskedLM / BertForPreTraining forward with the masked-LM head (dense, layer
+    norm, decoder) run only at masked positions. The head's vocabulary projection is hidden x
+    vocab per position: at hidden 256 and vocab 30k that is 7.7M MACs, 9x an encoder layer's
+    0.85M per token (2.3x all four layers'), so skipping the 85% unmasked positions removes
+    most of a small model's work: 137 -> 55 GFLOP per 16 x 128 training step
+    (benchmarks/bench.py). The MLM logits then hold one row per masked token, in row-major
+    order of `labels != -100`. BERT's NSP head is unchanged; its loss = MLM + NSP, as in BERT."""
+    # the full signature (not **inputs) tells Trainer which dataset columns the model takes
+    inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+    inputs |= dict(token_type_ids=token_type_ids, inputs_embeds=inputs_embeds, **kwargs)
+    bert = isinstance(self, BertForPreTraining)
+    if labels is None:  # inference (fill-mask): the stock dense path
+        nsp = {"next_sentence_label": next_sentence_label} if bert else {}
+        return type(self).forward(self, **inputs, **nsp)
+    encoder, head = (self.bert, self.cls.predictions) if bert else (self.roberta, self.lm_head)
+    outputs = encoder(return_dict=True, **inputs)
     masked = labels != -100
-    prediction_logits = self.cls.predictions(outputs.last_hidden_state[masked])
+    logits = head(outputs.last_hidden_state[masked])
+    loss = _masked_loss(logits, labels[masked], num_items_in_batch)
+    if not bert:
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
     nsp_logits = self.cls.seq_relationship(outputs.pooler_output)
-    loss = _masked_loss(prediction_logits, labels[masked], num_items_in_batch)
     if next_sentence_label is not None:
         nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
         if num_items_in_batch is not None:
@@ -153,7 +107,7 @@ def sparse_bert_pretraining_forward(
             nsp_loss = nsp_loss * masked.sum() / _at_least_one(num_items_in_batch)
         loss = loss + nsp_loss
     return BertForPreTrainingOutput(
-        loss=loss, prediction_logits=prediction_logits, seq_relationship_logits=nsp_logits
+        loss=loss, prediction_logits=logits, seq_relationship_logits=nsp_logits
     )
 
 
@@ -164,14 +118,9 @@ def use_sparse_mlm_head(model) -> None:
     stock architecture and the checkpoint loads anywhere with no custom code; and since the
     change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep it.
     """
-    forwards = {
-        "RobertaForMaskedLM": sparse_roberta_mlm_forward,
-        "BertForPreTraining": sparse_bert_pretraining_forward,
-    }
-    name = type(model).__name__
-    if name not in forwards:
-        raise ValueError(f"no sparse masked-LM head for {name}")
-    model.forward = types.MethodType(forwards[name], model)
+    if not isinstance(model, (RobertaForMaskedLM, BertForPreTraining)):
+        raise ValueError(f"no sparse masked-LM head for {type(model).__name__}")
+    model.forward = types.MethodType(sparse_mlm_forward, model)
 
 
 def native_cpu_bf16() -> str | None:
