@@ -19,14 +19,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 data: install
 	$(PY) -m recipes.corpus
 
+# The main job: a byte-level BPE tokenizer, then a ModernBERT masked LM (recipes/pretrain_mlm.py).
 demo: data
+	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml
+	$(PY) -m recipes.pretrain_mlm --config recipes/configs/modernbert-tiny.yaml --overwrite_output_dir true
+	@echo "Fill-mask on held-out lines (All's Well That Ends Well is in the validation split):"
+	$(PY) -m recipes.fill_mask --model outputs/modernbert-tiny $(DEMO_PROMPTS)
+
+# The seed tutorial's model: RoBERTa, same tokenizer, same data, same recipe.
+.PHONY: demo-roberta
+demo-roberta: data
 	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml
 	$(PY) -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml --overwrite_output_dir true
 	@echo "Fill-mask on held-out lines (All's Well That Ends Well is in the validation split):"
-	$(PY) -m recipes.fill_mask --model outputs/roberta-tiny \
-		"What is it, my good <mask>, the king languishes of?" \
-		"I do beg your good <mask> in this case." \
-		"What is your <mask>, madam?"
+	$(PY) -m recipes.fill_mask --model outputs/roberta-tiny $(DEMO_PROMPTS)
+
+DEMO_PROMPTS := "What is it, my good <mask>, the king languishes of?" \
+	"I do beg your good <mask> in this case." \
+	"What is your <mask>, madam?"
 
 # BERT: WordPiece tokenizer, then masked LM + next-sentence prediction (recipes/pretrain_bert.py).
 .PHONY: demo-bert
