@@ -21,6 +21,7 @@ from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes import hub
+from recipes.config import is_secret
 from recipes.errors import UserError
 from recipes.modeling import warn_if_slow_bf16
 
@@ -35,13 +36,13 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
     set_seed(training_args.seed)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
     resume_from = prepare_output_dir(training_args, overwrite)
-    save_run_config(training_args, recipe)
     hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
     if training_args.push_to_hub:  # a bad token fails now, not after hours of training
         training_args.hub_model_id = hub.check_hub_access(
             training_args.hub_model_id or Path(training_args.output_dir).name,
             private=training_args.hub_private_repo,
         )
+    save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
     return resume_from
 
 
@@ -77,11 +78,6 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     return chosen
 
 
-def _is_secret(key: str) -> bool:
-    # hub_token and the like; not tokenizer_name_or_path or include_num_input_tokens_seen
-    return "token" in key.lower().split("_")
-
-
 def _running_recipe() -> str:
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
     name = getattr(spec, "name", "") or ""
@@ -99,7 +95,7 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     values, origins = settings.get("values", {}), settings.get("origins", {})
     out = Path(training_args.output_dir)
     recipe = recipe or _running_recipe()
-    dropped = sorted(k for k in values if _is_secret(k))
+    dropped = sorted(k for k in values if is_secret(k))
     lines = [
         "# Every setting of this run that differs from the defaults; the comment after each says",
         "# where it came from. Rerun it (into a new folder) with:",
