@@ -30,10 +30,12 @@ PEAK_RSS = (
 )
 
 
-def write_zipf_corpus(path, megabytes: float, seed: int = 0) -> int:
+def write_zipf_corpus(path, megabytes: float, seed: int = 0, blank_lines: bool = True) -> int:
     """Plain text of pseudo-words with a Zipfian frequency (as natural text: a few very
-    common words, a long tail), ~12 words a line, blank lines between paragraphs. Written in
-    chunks, so memory stays small whatever the size. Returns the size in bytes."""
+    common words, a long tail), ~12 words a line, blank lines between paragraphs; or, with
+    `blank_lines=False`, one ~60-word passage per line and no blank line anywhere (most dumps,
+    the tutorial's own file). Written in chunks, so memory stays small whatever the size.
+    Returns the size in bytes."""
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     n_types = 50_000
@@ -41,7 +43,7 @@ def write_zipf_corpus(path, megabytes: float, seed: int = 0) -> int:
     vocab = np.array(["".join(rng.choice(letters, n)) for n in lengths], dtype=object)
     weights = 1.0 / (np.arange(n_types) + 2.7) ** 1.1  # Zipf-Mandelbrot
     cdf = np.cumsum(weights / weights.sum())
-    separators = np.array([" ", "\n", "\n\n"], dtype=object)
+    separators = np.array([" ", "\n", "\n\n"] if blank_lines else [" ", " ", "\n"], dtype=object)
     target, written = int(megabytes * 2**20), 0
     with open(path, "w", encoding="utf-8") as fh:
         while written < target:
@@ -126,5 +128,6 @@ def test_streaming_pretraining_memory_does_not_grow_with_the_corpus(
     assert peaks[1] - peaks[0] < 0.75 * extra_mb, (peaks, extra_mb)
 
 
-if __name__ == "__main__":  # write a corpus: python tests/test_memory.py PATH MEGABYTES
-    print(write_zipf_corpus(sys.argv[1], float(sys.argv[2])), "bytes")
+if __name__ == "__main__":  # python tests/test_memory.py PATH MEGABYTES [--no-blank-lines]
+    blank_lines = "--no-blank-lines" not in sys.argv
+    print(write_zipf_corpus(sys.argv[1], float(sys.argv[2]), blank_lines=blank_lines), "bytes")
