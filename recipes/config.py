@@ -302,7 +302,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )
             args.run_settings = {
-                "values": {k: v for k, v in values.items() if "token" not in k},
+                "values": {k: v for k, v in values.items() if not is_secret(k)},
                 "origins": origins,
             }
     if os.environ.get("RANK", "0") == "0":
@@ -311,6 +311,11 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
             if isinstance(args, TrainingArguments):
                 print(f"precision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})")
     return list(parsed)
+
+
+def is_secret(key: str) -> bool:
+    """hub_token and the like, never printed or written down; not tokenizer_name_or_path."""
+    return "token" in key.lower().split("_")
 
 
 def peek(argv: list[str] | None, key: str) -> str | None:
@@ -351,7 +356,7 @@ def _describe_settings(parsed, values: dict, origins: dict) -> str:
     rows = [
         f"  {key}: {values[key]!r}  ({origins[key]})"
         for key in sorted(values)
-        if "token" not in key and values[key] != defaults.get(key, dataclasses.MISSING)
+        if not is_secret(key) and values[key] != defaults.get(key, dataclasses.MISSING)
     ]
     return "settings that differ from the defaults (where each came from):\n" + "\n".join(rows)
 
