@@ -47,3 +47,19 @@ def test_every_python_module_exists():
 
 def test_the_readme_names_the_two_commands():
     assert "make demo" in TEXT and "make test" in TEXT
+
+
+def test_every_symbol_in_the_to_change_table_is_in_its_file():
+    """ "`SYMBOL` in `path.py`" and "`path.py` (`SYMBOL`)" in "To change X, edit Y": the file
+    defines or assigns that symbol, so the table cannot point at code that moved."""
+    table = TEXT.split("## To change X, edit Y")[1]
+    named = [
+        (path, symbol)
+        for symbols, path in re.findall(r"((?:`\w+`(?: / )?)+) in `([\w/]+\.py)`", table)
+        for symbol in re.findall(r"`(\w+)`", symbols)
+    ]
+    named += re.findall(r"`([\w/]+\.py)` \(`(\w+)`\)", table)
+    assert len(named) >= 8, named
+    for path, symbol in named:
+        source = (ROOT / path).read_text()
+        assert re.search(rf"^(?:def |class )?{symbol}\b", source, re.M), f"{symbol} not in {path}"
