@@ -1,8 +1,9 @@
-"""Throughput: three ways to pretrain the same RoBERTa, raced through the same Trainer.
+"""`make bench`: the throughput of four ways to pretrain the same-shaped model, then a
+time-to-accuracy race (benchmarks/race.py).
 
-    make bench                                  # = python -m benchmarks.bench, ~6 min on 2 cores
-    python -m benchmarks.bench --quick          # 1 repeat of 5 timed steps: a smoke run
-    python -m benchmarks.bench --steps 40 --repeats 5 --ways a,b,c,c-workers
+    make bench                                  # = python -m benchmarks.bench, ~35 min on 2 cores
+    python -m benchmarks.bench --quick          # 5 timed steps per way, a 10 s race: a smoke run
+    python -m benchmarks.bench --steps 40 --repeats 5 --ways a,b,c,c-workers,d --race_seconds 0
 
 One process, one corpus (Shakespeare, `make data`), one model shape (hidden 256, 4 layers,
 4 heads, FFN 1024, a 30k byte-level BPE vocabulary trained here, 128 tokens, batch 16):
@@ -10,19 +11,22 @@ One process, one corpus (Shakespeare, `make data`), one model shape (hidden 256,
     a  the tutorial's way: one line = one example, padded to 128, stock RobertaForMaskedLM
     b  run_mlm.py's way: concatenate and chunk into full blocks, stock RobertaForMaskedLM
     c  recipes/pretrain_mlm.py with its defaults: packed blocks, LM head at masked positions only
+    d  c with `model_type: modernbert` (GeGLU FFN, every layer global as modernbert-tiny.yaml)
     c-workers  (optional) c with dataloader_num_workers=1
+
+Every model is built by recipes/families.py (benchmarks/ways.py), as the recipes build them.
 
 Each run builds a fresh model and Trainer, trains `warmup + steps` steps and times the last
 `steps` (from the end of the warm-up steps to the end of the last, data loading included); the
 ways take turns (a b c a b c ...) so drift on the machine hits all alike; medians are reported.
-On a GPU every way trains in bf16 and model FLOP/s are also compared with the GPU's data-sheet
-peak. Writes results.md, results.json and throughput.png to --out_dir; benchmarks/README.md
+All ways train in one precision: bf16 where the recipes' `bf16: auto` picks it (a GPU with
+bf16, a CPU with AMX or AVX512-BF16), else fp32. On a GPU model FLOP/s are also compared with
+its data-sheet peak. Writes results.md, results.json, throughput.png and time_to_accuracy.png to --out_dir; benchmarks/README.md
 says what each column means. Timings taken on a shared machine are noise.
 """
 
 import argparse
 import contextlib
-import itertools
 import os
 import statistics
 import sys
@@ -34,18 +38,26 @@ import torch
 from transformers import (
     DataCollatorForLanguageModeling,
     PrinterCallback,
-    RobertaForMaskedLM,
     Trainer,
     TrainerCallback,
-    TrainingArguments,
     set_seed,
 )
 
+from benchmarks.race import run_race
 from benchmarks.report import describe_machine, write_report
-from recipes.config import DataArguments, model_overrides
+from benchmarks.ways import (
+    recipe_argv,
+    recipe_way,
+    run_mlm_group_texts,
+    run_mlm_tokenize,
+    stock_model,
+    stock_training_args,
+    sync,
+    tutorial_lines,
+)
+from recipes.config import DataArguments
 from recipes.data import load_raw_datasets, tokenize_datasets
-from recipes.masking import ResumableMaskingCollator
-from recipes.modeling import load_tokenizer, roberta_config, use_sparse_mlm_head
+from recipes.modeling import load_tokenizer, resolve_bf16
 from recipes.pretrain_mlm import parse_args as recipe_args
 from tokenizer_training.train_tokenizer import main as train_tokenizer
 
@@ -54,7 +66,16 @@ WAYS = {
     "a": "tutorial: a line per example, padded to max length, dense LM head",
     "b": "run_mlm.py: concatenate and chunk, dense LM head",
     "c": "this recipe's defaults: packed, LM head at masked tokens only",
+    "d": "c with model_type modernbert (GeGLU FFN, rotary positions)",
     "c-workers": "c with dataloader_num_workers=1",
+}
+# The recipe's ways: recipes/pretrain_mlm.py's defaults, plus these settings
+RECIPE_WAYS = {
+    "c": [],
+    # ModernBERT's default puts a 128-token sliding window in 2 of every 3 layers: on 128-token
+    # blocks that saves SDPA nothing, so every layer is global, as in modernbert-tiny.yaml.
+    "d": ["--model_type", "modernbert", "--global_attn_every_n_layers", "1"],
+    "c-workers": ["--dataloader_num_workers", "1"],
 }
 
 
@@ -66,14 +87,41 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=20, help="Timed optimizer steps per run.")
     p.add_argument("--warmup", type=int, default=3, help="Untimed steps before them.")
     p.add_argument("--repeats", type=int, default=3, help="Runs per way; medians reported.")
-    p.add_argument("--quick", action="store_true", help="--steps 5 --warmup 2 --repeats 1.")
-    p.add_argument("--ways", default="a,b,c", help=f"Comma-separated, of {', '.join(WAYS)}.")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="--steps 5 --warmup 2 --repeats 1 --race_seconds 10 --probe_steps 2.",
+    )
+    p.add_argument(
+        "--ways",
+        default="a,b,c,d",
+        help=f"Throughput ways, comma-separated, of {', '.join(WAYS)}; 'none' skips the table.",
+    )
+    p.add_argument(
+        "--race_seconds",
+        type=float,
+        default=300,
+        help="Training seconds per way in the time-to-accuracy race (0 skips the race).",
+    )
+    p.add_argument("--race_evals", type=int, default=10, help="Held-out evaluations per race way.")
+    p.add_argument(
+        "--race_eval_blocks",
+        type=int,
+        default=256,
+        help="Held-out blocks the race evaluates on, the first of the recipe's hold-out (0: all).",
+    )
+    p.add_argument(
+        "--probe_steps",
+        type=int,
+        default=8,
+        help="Timed steps of the probe that sizes each race way's schedule to the budget.",
+    )
     p.add_argument(
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
-        help="auto: bf16 on a GPU that supports it, else fp32 (a CPU without AVX512-BF16 or "
-        "AMX runs bf16 matmuls ~100x slower than fp32).",
+        help="auto: the recipes' `bf16: auto`: bf16 on a GPU that supports it or a CPU with "
+        "AMX or AVX512-BF16, else fp32 (a CPU without them runs bf16 matmuls ~100x slower).",
     )
     p.add_argument("--vocab_size", type=int, default=30_000, help="Tokenizer vocabulary.")
     p.add_argument("--hidden_size", type=int, default=256)
@@ -89,11 +137,14 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.repeats = 5, 2, 1
-    args.ways = args.ways.split(",")
+        args.race_seconds, args.probe_steps = 10, 2
+    args.ways = [] if args.ways == "none" else args.ways.split(",")
     if unknown := set(args.ways) - set(WAYS):
         p.error(f"unknown ways {sorted(unknown)}; choose from {', '.join(WAYS)}")
-    if min(args.steps, args.warmup, args.repeats) < 1:
-        p.error("--steps, --warmup and --repeats must be at least 1")
+    if min(args.steps, args.warmup, args.repeats, args.race_evals, args.probe_steps) < 1:
+        p.error("--steps, --warmup, --repeats, --race_evals and --probe_steps must be >= 1")
+    if args.race_seconds < 0:
+        p.error("--race_seconds must be >= 0")
     return args
 
 
@@ -103,6 +154,7 @@ def parse_args(argv=None):
 def training_flops(shape: dict, tokens, attention_pairs, predictions) -> float:
     """Matmul FLOPs of forward + backward over `tokens` positions, of which `predictions` go
     through the LM head; `attention_pairs` is the number of (query, key) pairs per layer.
+    `shape["glu"]`: ModernBERT's GeGLU FFN (Wi projects to 2f, Wo back: 3hf MACs, not 2hf).
 
     Forward multiply-accumulates (MACs), at the bench's shape (h=256, f=1024, V=30,000):
       per token and layer: Q, K, V and output projections 4h^2, FFN 2hf     786,432
@@ -114,11 +166,16 @@ def training_flops(shape: dict, tokens, attention_pairs, predictions) -> float:
     One step of c (16 x 128 packed tokens, ~290 of them masked: 15% of the non-special ones):
       4 x (786,432 + 65,536) x 2,048 = 6.98 G MACs of encoder, 290 x 7.75 M = 2.25 G of head,
       x 2 x 3 = 55.4 GFLOP. The stock dense head predicts all 2,048 positions: 15.9 G MACs of
-      head, 137 GFLOP per step. Not counted: embeddings, layer norms, softmax, GELU, dropout,
-      biases, the loss and the optimizer (elementwise work, a few % of the FLOPs).
+      head, 137 GFLOP per step.
+    ModernBERT (d): GeGLU FFN 3hf = 786,432 per token and layer (RoBERTa's 2hf: 524,288), so
+      4 x (1,048,576 + 65,536) x 2,048 = 9.13 G MACs of encoder; its head is RoBERTa's (dense
+      h^2, GELU, LayerNorm, decoder hV): 2.25 G; x 6 = 68.3 GFLOP per step.
+    Not counted: embeddings, layer norms, softmax, GELU, dropout, biases, rotary embeddings,
+    the loss and the optimizer (elementwise work, a few % of the FLOPs).
     """
     h, f, v, layers = shape["hidden"], shape["ffn"], shape["vocab"], shape["layers"]
-    encoder = layers * (tokens * (4 * h * h + 2 * h * f) + attention_pairs * 2 * h)
+    ffn = (3 if shape.get("glu") else 2) * h * f
+    encoder = layers * (tokens * (4 * h * h + ffn) + attention_pairs * 2 * h)
     head = predictions * (h * h + h * v)
     return 6.0 * (encoder + head)
 
@@ -154,11 +211,6 @@ class BatchCounter:
         }
 
 
-def _sync(device: str):
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 class StepTimer(TrainerCallback):
     """Wall time from the end of step `warmup` to the end of the last step."""
 
@@ -168,7 +220,7 @@ class StepTimer(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step in (self.warmup, state.max_steps):
-            _sync(self.device)
+            sync(self.device)
             if state.global_step == self.warmup:
                 self.counter.reset()
                 self.start = time.perf_counter()
@@ -189,12 +241,12 @@ def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 0.5) -> dict:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         a @ b  # warm-up: thread pools, cuBLAS handles
-        _sync(device)
+        sync(device)
         calls, start = 0, time.perf_counter()
         while calls < 3 or time.perf_counter() - start < seconds:
             for _ in range(reps):
                 a @ b
-            _sync(device)
+            sync(device)
             calls += reps
         elapsed = time.perf_counter() - start
         rate = 2 * n**3 * calls / elapsed
@@ -207,32 +259,6 @@ def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 0.5) -> dict:
 
 
 # ---- Data: each way's preprocessing ---------------------------------------------------------
-
-
-def tutorial_lines(batch, tokenizer, max_length: int):
-    """The tutorial's LineByLineTextDataset: a non-empty line per example, padded to length."""
-    lines = [t for t in batch["text"] if t and not t.isspace()]
-    return tokenizer(
-        lines,
-        truncation=True,
-        max_length=max_length,
-        padding="max_length",
-        return_special_tokens_mask=True,
-    )
-
-
-def run_mlm_tokenize(batch, tokenizer):
-    return tokenizer(batch["text"], return_special_tokens_mask=True)
-
-
-def run_mlm_group_texts(examples, block_size: int):
-    """run_mlm.py's group_texts: concatenate every column, cut into blocks, drop the tail."""
-    concatenated = {k: list(itertools.chain(*examples[k])) for k in examples}
-    total = len(concatenated["input_ids"]) // block_size * block_size
-    return {
-        k: [t[i : i + block_size] for i in range(0, total, block_size)]
-        for k, t in concatenated.items()
-    }
 
 
 @contextlib.contextmanager
@@ -314,68 +340,23 @@ def preprocess(args, tokenizer, data_args) -> tuple[dict, dict]:
 
 
 def build_way(way: str, args, tokenizer, tok_dir: Path, bf16: bool):
-    """(model, TrainingArguments, collator) as each way builds them."""
+    """(model, TrainingArguments, collator, sparse head?) as each way builds them."""
     max_steps = args.warmup + args.steps
     set_seed(args.seed)
-    if way.startswith("c"):
+    out = Path(args.work_dir) / way
+    if way in RECIPE_WAYS:
         # recipes/pretrain_mlm.py's defaults (TRAINING_DEFAULTS, its argument dataclasses),
-        # and its model and collator built as it builds them
-        argv = recipe_argv(args, tok_dir, bf16) + ["--output_dir", str(Path(args.work_dir) / way)]
-        argv += ["--max_steps", str(max_steps)]
-        if way == "c-workers":
-            argv += ["--dataloader_num_workers", "1"]
-        data_args, model_args, shape_args, training_args = recipe_args(argv)
-        overrides = model_overrides(shape_args) | {
-            "attn_implementation": model_args.attn_implementation
-        }
-        model = RobertaForMaskedLM(roberta_config(tokenizer, data_args.max_seq_length, overrides))
-        if model_args.sparse_mlm_head:
-            use_sparse_mlm_head(model)
-        else:
-            model.accepts_loss_kwargs = False
-        collator = ResumableMaskingCollator(
-            tokenizer, mlm_probability=data_args.mlm_probability, seed=training_args.seed
+        # and its model and collator built as it builds them (benchmarks/ways.py)
+        argv = recipe_argv(args, tok_dir, bf16) + RECIPE_WAYS[way]
+        recipe = recipe_way(
+            argv + ["--output_dir", str(out), "--max_steps", str(max_steps)], tokenizer
         )
-        return model, training_args, collator, model_args.sparse_mlm_head
+        sparse = recipe.model_args.sparse_mlm_head
+        return recipe.model, recipe.training_args, recipe.collator, sparse
     # a, b: stock model, stock TrainingArguments, stock collator (as the tutorial, run_mlm.py)
-    config = roberta_config(tokenizer, args.max_seq_length, shape_overrides(args))
-    training_args = TrainingArguments(
-        output_dir=str(Path(args.work_dir) / way),
-        per_device_train_batch_size=args.batch_size,
-        max_steps=max_steps,
-        eval_strategy="no",
-        save_strategy="no",
-        logging_strategy="no",
-        disable_tqdm=True,
-        report_to="none",
-        seed=args.seed,
-        bf16=bf16,
-    )
+    training_args = stock_training_args(args, out, max_steps, bf16)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
-    return RobertaForMaskedLM(config), training_args, collator, False
-
-
-def shape_overrides(args) -> dict:
-    return {
-        "hidden_size": args.hidden_size,
-        "num_hidden_layers": args.num_hidden_layers,
-        "num_attention_heads": args.num_attention_heads,
-        "intermediate_size": args.intermediate_size,
-        "attn_implementation": "sdpa",
-    }
-
-
-def recipe_argv(args, tok_dir: Path, bf16: bool) -> list[str]:
-    argv = ["--train_files", *args.train_files, "--tokenizer_name_or_path", str(tok_dir)]
-    argv += ["--max_seq_length", str(args.max_seq_length), "--seed", str(args.seed)]
-    argv += ["--per_device_train_batch_size", str(args.batch_size)]
-    for key, value in shape_overrides(args).items():
-        if key != "attn_implementation":  # the recipe's own default
-            argv += [f"--{key}", str(value)]
-    # nothing but training steps: no evaluation, checkpoints, logs or progress bar
-    argv += ["--eval_strategy", "no", "--save_strategy", "no", "--logging_strategy", "no"]
-    argv += ["--disable_tqdm", "true", "--bf16", str(bf16).lower()]
-    return argv
+    return stock_model(tokenizer, args), training_args, collator, False
 
 
 def run_way(way, args, tokenizer, dataset, tok_dir, bf16, device) -> dict:
@@ -399,6 +380,7 @@ def run_way(way, args, tokenizer, dataset, tok_dir, bf16, device) -> dict:
         "ffn": args.intermediate_size,
         "vocab": model.config.vocab_size,
         "layers": args.num_hidden_layers,
+        "glu": model.config.model_type == "modernbert",
     }
     needed = training_flops(shape, n["real_tokens"], n["real_attention_pairs"], n["masked_tokens"])
     executed = training_flops(
@@ -423,7 +405,8 @@ def race(args, tokenizer, data, tok_dir, bf16, device) -> dict:
     runs = {way: [] for way in args.ways}
     for repeat in range(args.repeats):
         for way in args.ways:
-            result = run_way(way, args, tokenizer, data[way[0]], tok_dir, bf16, device)
+            data_way = "c" if way in RECIPE_WAYS else way  # the recipe's packed blocks
+            result = run_way(way, args, tokenizer, data[data_way], tok_dir, bf16, device)
             runs[way].append(result)
             print(
                 f"[{way}] run {repeat + 1}/{args.repeats}: {result['step_s']:.3f} s/step, "
@@ -443,10 +426,13 @@ def race(args, tokenizer, data, tok_dir, bf16, device) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and cuda_bf16)
+    # auto: what the recipes' `bf16: auto` picks on this machine, for every way alike
+    bf16, reason = resolve_bf16(use_cpu=False, fp16=False)
+    if args.precision != "auto":
+        bf16, reason = args.precision == "bf16", f"--precision {args.precision}"
     machine = describe_machine(device)
     print(f"{machine['cpu']} ({machine['cores']} cores), {machine.get('gpu', 'no GPU')}")
+    print(f"precision: {'bf16' if bf16 else 'fp32'} ({reason})")
 
     # ---- Peak: torch.matmul on large square matrices, fp32 and bf16 -------------------------
     peaks = {
@@ -468,27 +454,33 @@ def main(argv=None) -> dict:
     tokenizer = load_tokenizer(str(tok_dir), args.max_seq_length)
     print(f"tokenizer training: {tok_seconds:.1f} s")
 
-    # ---- Data: each way's preprocessing, timed, against the raw encode rate -----------------
-    data_args = recipe_args(recipe_argv(args, tok_dir, bf16))[0]
-    prep, data = preprocess(args, tokenizer, data_args)
-    for name, t in prep.items():
-        print(f"preprocessing {name}: {t['seconds']:.2f} s, {t['tokens_per_s']:,.0f} tokens/s")
-
-    # ---- Training: the ways take turns -------------------------------------------------------
-    training = race(args, tokenizer, data, tok_dir, bf16, device)
-
     report = {
         "command": " ".join(
             ["python -m benchmarks.bench", *(sys.argv[1:] if argv is None else argv)]
         ),
-        "machine": machine | {"load_average_end": os.getloadavg()},
-        "settings": vars(args) | {"precision": "bf16" if bf16 else "fp32", "device": device},
+        "machine": machine,
+        "settings": vars(args)
+        | {"precision": "bf16" if bf16 else "fp32", "precision_reason": reason, "device": device},
         "peaks": peaks,
         "tokenizer_training_s": tok_seconds,
-        "preprocessing": prep,
-        "training": training,
-        "descriptions": {w: WAYS[w] for w in args.ways},
     }
+    if args.ways:
+        # ---- Data: each way's preprocessing, timed, against the raw encode rate -------------
+        data_args = recipe_args(recipe_argv(args, tok_dir, bf16))[0]
+        prep, data = preprocess(args, tokenizer, data_args)
+        for name, t in prep.items():
+            print(f"preprocessing {name}: {t['seconds']:.2f} s, {t['tokens_per_s']:,.0f} tokens/s")
+
+        # ---- Training throughput: the ways take turns ----------------------------------------
+        report["preprocessing"] = prep
+        report["training"] = race(args, tokenizer, data, tok_dir, bf16, device)
+        report["descriptions"] = {w: WAYS[w] for w in args.ways}
+
+    # ---- Time to accuracy: each way trains for the same seconds (benchmarks/race.py) -------
+    if args.race_seconds > 0:
+        report["race"] = run_race(args, tokenizer, tok_dir, bf16, device)
+
+    report["machine"]["load_average_end"] = os.getloadavg()
     write_report(report, Path(args.out_dir))
     return report
 

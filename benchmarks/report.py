@@ -1,4 +1,5 @@
-"""The bench's outputs: the machine's description, results.md, results.json, throughput.png.
+"""The bench's outputs: the machine's description, results.md, results.json, throughput.png
+and time_to_accuracy.png (the race's part: benchmarks/race.py).
 
 python -m benchmarks.report benchmarks/results.json   # redraw .md and .png from the .json
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 import matplotlib
 import torch
 import transformers
+
+from benchmarks.race import plot_race, race_markdown
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
@@ -90,18 +93,24 @@ def write_report(r: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(r, indent=2, default=str) + "\n")
     (out_dir / "results.md").write_text(markdown(r))
-    plot(r, out_dir / "throughput.png")
-    print(f"wrote {out_dir}/results.md, results.json, throughput.png")
+    written = ["results.md", "results.json"]
+    if "training" in r:
+        plot(r, out_dir / "throughput.png")
+        written.append("throughput.png")
+    if "race" in r:
+        plot_race(r, out_dir / "time_to_accuracy.png")
+        written.append("time_to_accuracy.png")
+    print(f"wrote {', '.join(written)} in {out_dir}")
 
 
 def markdown(r: dict) -> str:
-    m, s, peaks, t = r["machine"], r["settings"], r["peaks"], r["training"]
+    m, s, peaks = r["machine"], r["settings"], r["peaks"]
     fp32, bf16 = peaks["fp32"]["flops"], peaks["bf16"]["flops"]
     spec = m.get("gpu_bf16_spec_tflops")
     load = ", ".join(f"{x:.1f}" for x in m["load_average_start"] or [])
     load_end = ", ".join(f"{x:.1f}" for x in r["machine"]["load_average_end"] or [])
     lines = [
-        "# `make bench`: three ways to pretrain the same RoBERTa, through the same Trainer",
+        "# `make bench`: throughput, and time to accuracy, of ways to pretrain the same model",
         "",
         f"Measured {m['date']} with `{r['command'].strip()}`. What each column means, and how",
         "the FLOPs are counted: [README.md](README.md).",
@@ -114,6 +123,7 @@ def markdown(r: dict) -> str:
         + (f" (data-sheet dense bf16 peak {spec} TFLOP/s)" if spec else "")
         + " |",
         f"| software | torch {m['torch']}, transformers {m['transformers']} |",
+        f"| precision | {s['precision']} ({s.get('precision_reason', '')}), every way |",
         f"| load average (1, 5, 15 min) | {load} at the start; {load_end} at the end |",
         f"| environment | {m['env'] or 'no OMP_* variables set'} |",
         f"| fp32 matmul peak | {fp32 / 1e9:,.1f} GFLOP/s (torch.matmul, n={peaks['fp32']['n']}) |",
@@ -135,7 +145,18 @@ def markdown(r: dict) -> str:
             "reference loop, so the bf16 peak is tiny and % bf16 peak only says how far fp32 is ahead.",
             "",
         ]
-    lines += [
+    if "training" in r:
+        lines += throughput_markdown(r)
+    if "race" in r:
+        lines += [""] * ("training" in r) + race_markdown(r)
+    return "\n".join(lines) + "\n"
+
+
+def throughput_markdown(r: dict) -> list[str]:
+    m, s, peaks, t = r["machine"], r["settings"], r["peaks"], r["training"]
+    fp32, bf16 = peaks["fp32"]["flops"], peaks["bf16"]["flops"]
+    spec = m.get("gpu_bf16_spec_tflops")
+    lines = [
         f"Model: hidden {s['hidden_size']}, {s['num_hidden_layers']} layers, "
         f"{s['num_attention_heads']} heads, FFN {s['intermediate_size']}, vocabulary "
         f"{s['vocab_size']:,}; batch {s['batch_size']} x {s['max_seq_length']} tokens; "
@@ -193,15 +214,22 @@ def markdown(r: dict) -> str:
         verdict = "-" if got is None else ("met" if got >= goal else "not met")
         shown = "-" if got is None else f"{got:.2f}"
         lines.append(f"| {name} | >= {goal} | {shown} | {verdict} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot(r: dict, path: Path) -> None:
     t, fp32 = r["training"], r["peaks"]["fp32"]["flops"]
     ways = list(t)
-    short = {"a": "tutorial", "b": "run_mlm.py", "c": "this recipe", "c-workers": "+1 worker"}
+    short = {
+        "a": "tutorial",
+        "b": "run_mlm.py",
+        "c": "recipe",
+        "d": "recipe,\nModernBERT",
+        "c-workers": "+1 worker",
+    }
     ticks = [f"{w}\n{short.get(w, '')}" for w in ways]
-    colors = ["tab:gray" if w == "a" else "tab:blue" if w == "b" else "tab:green" for w in ways]
+    palette = {"a": "tab:gray", "b": "tab:blue", "d": "tab:purple"}
+    colors = [palette.get(w, "tab:green") for w in ways]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4), dpi=110)
     tps = [t[w]["tokens_per_s"] for w in ways]
     bars = left.bar(ticks, tps, color=colors)
