@@ -7,6 +7,7 @@ First Folio genre task's split (its test text is exactly what pretraining held o
 """
 
 import csv
+import dataclasses
 import json
 import random
 import types
@@ -201,8 +202,9 @@ def test_pairs_and_the_control_is_the_same_run_from_random_weights(
     same = {k: v for k, v in model.config.to_dict().items() if k != "architectures"}
     assert {k: control.config.to_dict()[k] for k in same} == same  # (saving set architectures)
     assert control_data is data and control_args.seed == args.seed
-    differs = {"output_dir", "save_strategy", "push_to_hub", "logging_dir"}
-    assert {k for k, v in vars(args).items() if vars(control_args).get(k) != v} <= differs
+    fields = [f.name for f in dataclasses.fields(args) if f.init]
+    differ = {k for k in fields if getattr(args, k) != getattr(control_args, k)}
+    assert differ <= {"output_dir", "save_strategy", "push_to_hub"}
     # pairs are encoded as pairs: <s> A </s></s> B </s>
     tok = AutoTokenizer.from_pretrained(pretrained)
     assert (torch.tensor(data["validation"][0]["input_ids"]) == tok.sep_token_id).sum() == 3
@@ -215,7 +217,7 @@ def test_pairs_and_the_control_is_the_same_run_from_random_weights(
     assert results["majority_baseline_accuracy"] == pytest.approx(16 / 24)
     assert results["majority_baseline_f1"] == pytest.approx(0.8)  # precision 2/3, recall 1
     classify = pipeline("text-classification", model=str(tmp_path / "pairs"))
-    [pred] = classify({"text": "Fair is foul, and foul is fair:", "text_pair": "Hover through"})
+    pred = classify({"text": "Fair is foul, and foul is fair:", "text_pair": "Hover through"})
     assert pred["label"] in {"0", "1"}
 
 
@@ -356,7 +358,8 @@ def test_folio_table_is_the_first_folio():
 def fake_play(title: str, n: int) -> str:
     front = f"{title}\n\nby William Shakespeare\n\n\n\nPERSONS REPRESENTED.\n\nA KING.\n\n"
     speeches = [f"SPEAKER.\n{title.split()[-1].lower()} speech {i} " + "word " * 20 for i in range(n)]  # fmt: skip
-    return front + "ACT I.\n\n" + "\n\n".join(speeches) + "\n\nTHE END\n"
+    act = f"ACT I. ({title.lower()})"  # every paragraph unique, so sets can tell them apart
+    return front + act + "\n\n" + "\n\n".join(speeches) + "\n\nTHE END\n"
 
 
 def test_folio_test_passages_are_exactly_what_pretraining_held_out(tmp_path):
