@@ -43,8 +43,6 @@ from benchmarks.ways import (
 from recipes.config import model_overrides
 from recipes.data import load_raw_datasets, tokenize_datasets
 from recipes.masking import ResumableMaskingCollator
-from recipes.metrics import argmax_logits
-from recipes.modeling import sparse_roberta_mlm_forward
 from recipes.pretrain_mlm import parse_args as recipe_args
 
 matplotlib.use("Agg")
@@ -153,14 +151,24 @@ def most_frequent_floor(batches) -> float:
     return float(np.bincount(targets).max() / targets.size)
 
 
+def _masked_logits(model, ids, labels):
+    """(logits at the masked positions, in row-major order, and the model's loss). Only those
+    positions go through the LM head, for every way: on the stock RoBERTa that is its own
+    lm_head on the encoder's output there (the dense head's logits at those positions, a
+    fraction of the time); the recipe's models do it in their forward when given labels."""
+    masked = labels != -100
+    if isinstance(model, RobertaForMaskedLM):
+        hidden = model.roberta(input_ids=ids).last_hidden_state
+        logits = model.lm_head(hidden[masked])
+        return logits, torch.nn.functional.cross_entropy(logits.float(), labels[masked])
+    out = model(input_ids=ids, labels=labels)
+    logits = out.logits if out.logits.dim() == 2 else out.logits[masked]
+    return logits, out.loss
+
+
 def held_out_accuracy(model, batches, bf16: bool) -> dict:
-    """Masked-token accuracy and loss on the held-out batches, in the training precision.
-    Only masked positions go through the LM head, for every way: the stock RoBERTa's dense
-    head gives the same logits there (tests/test_modeling.py), at a fraction of the time."""
+    """Masked-token accuracy and loss on the held-out batches, in the training precision."""
     device = next(model.parameters()).device
-    forward = model
-    if isinstance(model, RobertaForMaskedLM):  # the recipe's sparse forward, on a stock model
-        forward = lambda **kw: sparse_roberta_mlm_forward(model, **kw)  # noqa: E731
     was_training = model.training
     model.eval()
     correct = total = 0
@@ -169,13 +177,11 @@ def held_out_accuracy(model, batches, bf16: bool) -> dict:
     with torch.no_grad(), autocast:
         for ids, labels in batches:
             ids, labels = ids.to(device), labels.to(device)
-            out = forward(input_ids=ids, labels=labels)  # the head at labelled positions
-            masked = labels != -100
-            preds = argmax_logits(out.logits, labels)
-            n = int(masked.sum())
-            correct += int((preds[masked] == labels[masked]).sum())
-            total += n
-            loss_sum += float(out.loss) * n
+            logits, loss = _masked_logits(model, ids, labels)
+            targets = labels[labels != -100]
+            correct += int((logits.argmax(dim=-1) == targets).sum())
+            total += targets.numel()
+            loss_sum += float(loss) * targets.numel()
     model.train(was_training)
     return {"accuracy": correct / total, "loss": loss_sum / total}
 
