@@ -9,12 +9,14 @@ Correct by construction: vocabulary size and special-token ids always come from 
 ModernBertConfig pad=50283), and position tables are sized for the sequence length.
 """
 
+import copy
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from transformers import (
+    AutoConfig,
     BertConfig,
     BertForPreTraining,
     ModernBertConfig,
@@ -173,3 +175,63 @@ def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
         # gradient accumulation the loss and gradients would come out N times too large.
         model.accepts_loss_kwargs = False
     return model
+
+
+def checkpoint_positions_needed(family: str, config: PretrainedConfig, max_seq_length: int) -> int:
+    """Position-table rows `max_seq_length` needs in a checkpoint of the family (as derived above
+    for fresh ones: RoBERTa counts from pad_token_id + 1)."""
+    return max_seq_length + config.pad_token_id + 1 if family == "roberta" else max_seq_length
+
+
+def checkpoint_family(path: str, families: list[str]) -> str:
+    """The family of the checkpoint in the local folder `path`: its config's model_type."""
+    family = AutoConfig.from_pretrained(path).model_type
+    if family not in families:
+        raise UserError(
+            f"the checkpoint in {path} is a `{family}` model; this recipe continues "
+            f"{' or '.join(families)} checkpoints."
+        )
+    return family
+
+
+def load_pretrained(
+    path: str, families: list[str], overrides: dict, max_seq_length: int, sparse_mlm_head: bool
+) -> tuple[str, PreTrainedModel, list[str]]:
+    """(family, model, keys the checkpoint lacked): the checkpoint in the local folder `path`,
+    set up to train exactly as build_model sets up a fresh model of its family.
+
+    The family is the checkpoint's `model_type`. Weights come from safetensors only and no
+    remote code runs (AutoConfig refuses `auto_map` configs without trust_remote_code). The
+    model is built by build_model (so the sparse head is the family's own) and given the
+    checkpoint's weights, in fp32 whatever dtype they were saved in (bf16 training keeps fp32
+    master weights). `overrides` may change dropout (a training setting, not the shape); any
+    other key must equal the checkpoint's value, or it is an error that names it."""
+    family = checkpoint_family(path, families)
+    overrides = dict(overrides)
+    attention = overrides.pop("attn_implementation", None)
+    config = AutoConfig.from_pretrained(path, attn_implementation=attention)
+    for key, value in overrides.items():
+        if "dropout" in key:  # how it trains, not what it is
+            setattr(config, key, value)
+            continue
+        current = getattr(config, key, None)
+        if current != value:
+            raise UserError(
+                f"`{key}: {value}` contradicts the checkpoint in {path}, which has "
+                f"{key}={current!r}: a pretrained model's shape is fixed. Remove `{key}` "
+                "(only dropout keys may differ from the checkpoint)."
+            )
+    needed = checkpoint_positions_needed(family, config, max_seq_length)
+    if getattr(config, "max_position_embeddings", needed) < needed:
+        raise UserError(
+            f"`max_seq_length: {max_seq_length}` needs {needed} positions; the checkpoint in "
+            f"{path} has max_position_embeddings={config.max_position_embeddings}. Lower "
+            "max_seq_length."
+        )
+    model = build_model(family, copy.deepcopy(config), sparse_mlm_head)
+    spec = FAMILIES[family]
+    pretrained, info = spec.model_class.from_pretrained(
+        path, config=config, use_safetensors=True, output_loading_info=True
+    )
+    model.load_state_dict(pretrained.state_dict())
+    return family, model, sorted(info["missing_keys"])

@@ -22,9 +22,17 @@ from recipes.config import (
     model_config_arguments,
     model_overrides,
     parse_config,
+    peek,
+)
+from recipes.continued import (
+    ContinueArguments,
+    before_metrics,
+    evaluate_before,
+    local_checkpoint,
+    start_from_checkpoint,
 )
 from recipes.errors import UserError, exit_on_user_error
-from recipes.families import DERIVED, build_config, build_model
+from recipes.families import DERIVED, build_config, build_model, checkpoint_family
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
     add_perplexity,
@@ -39,7 +47,7 @@ PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
 
 @dataclass
-class BertArguments:
+class BertArguments(ContinueArguments):
     model_impl: str = field(
         default="transformers",
         metadata={
@@ -107,16 +115,23 @@ class BertArguments:
             raise UserError(f"`dupe_factor` must be at least 1, got {self.dupe_factor}.")
         if self.model_impl == "scratch" and self.attn_implementation != "sdpa":
             raise UserError("`model_impl: scratch` always uses SDPA: drop `attn_implementation`.")
+        if self.model_impl == "scratch" and self.model_name_or_path:
+            raise UserError("continue a checkpoint with `model_impl: transformers`.")
+        super().__post_init__()
 
 
 BertShapeArguments = model_config_arguments(BertConfig, DERIVED)
 
 
 def parse_args(argv=None):
+    defaults = dict(TRAINING_DEFAULTS)
+    checkpoint = peek(argv, "model_name_or_path")
+    if checkpoint:
+        defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
     return parse_config(
         [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
         argv,
-        defaults=TRAINING_DEFAULTS,
+        defaults=defaults,
     )
 
 
@@ -132,7 +147,26 @@ def main(argv=None) -> dict:
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Tokenizer: WordPiece with [CLS] [SEP] [PAD] [UNK] [MASK] ------------------------
-    tokenizer = load_tokenizer(data_args.tokenizer_name_or_path, data_args.max_seq_length)
+    # or a BERT checkpoint's (its vocabulary extended before any tokenizing)
+    tokenizer_path, start = data_args.tokenizer_name_or_path, bert_args.model_name_or_path
+    if start:
+        folder = local_checkpoint(start)  # a Hub id is downloaded: safetensors only
+        checkpoint_family(folder, ["bert"])
+        tokenizer_path = folder if tokenizer_path == start else tokenizer_path
+    tokenizer = load_tokenizer(tokenizer_path, data_args.max_seq_length)
+    overrides = model_overrides(shape_args)
+    if bert_args.model_impl == "transformers":
+        overrides["attn_implementation"] = bert_args.attn_implementation
+    if start:
+        _, model = start_from_checkpoint(
+            bert_args,
+            folder,
+            tokenizer,
+            ["bert"],
+            overrides,
+            data_args.max_seq_length,
+            bert_args.sparse_mlm_head,
+        )
 
     # ---- Data: documents -> sentences -> NSP pairs (cached; rank 0 first) ---------------
     # Validation documents are held out whole (load_raw_datasets splits rows, i.e. documents),
@@ -158,17 +192,17 @@ def main(argv=None) -> dict:
     }
     print(f"padding: {padding['train_padding_fraction']:.1%} of train token slots per batch")
 
-    # ---- Model: config derived from the tokenizer ------------------------------------------
-    overrides = model_overrides(shape_args)
-    if bert_args.model_impl == "transformers":
-        overrides["attn_implementation"] = bert_args.attn_implementation
-    config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
+    # ---- Model: config derived from the tokenizer (or the checkpoint, loaded above) -------
     callbacks = []
-    if bert_args.model_impl == "scratch":
+    if start:
+        pass  # loaded with the tokenizer, above
+    elif bert_args.model_impl == "scratch":
+        config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
         # Its forward returns a per-batch mean and it says so (accepts_loss_kwargs = False).
         model = scratch_bert.BertForPreTraining(config, sparse_mlm_head=bert_args.sparse_mlm_head)
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:
+        config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
         model = build_model("bert", config, bert_args.sparse_mlm_head)
     print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
 
@@ -181,6 +215,7 @@ def main(argv=None) -> dict:
         mlm_probability=data_args.mlm_probability,
         pad_to_multiple_of=PAD_TO_MULTIPLE_OF,
         seed=training_args.seed,
+        whole_words=bert_args.whole_word_mask,
     )
 
     # ---- Trainer ------------------------------------------------------------------------
@@ -196,7 +231,9 @@ def main(argv=None) -> dict:
         callbacks=callbacks,
     )
 
-    # ---- Train ----------------------------------------------------------------------------
+    # ---- Train (a checkpoint is evaluated first: the gain is then a number) ---------------
+    if start:
+        evaluate_before(trainer, resume_from)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics) | padding
     tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
@@ -205,11 +242,18 @@ def main(argv=None) -> dict:
 
     # ---- Evaluate: eval_loss is MLM + NSP; perplexity comes from the MLM part alone -------
     metrics.update(add_perplexity(trainer.evaluate(), prefix="eval_mlm"))
+    before = before_metrics(trainer, loss_key="mlm_loss")
+    metrics.update(before)
+    accuracy_before = perplexity_before = nsp_before = ""
+    if before:
+        accuracy_before = f" ({before['eval_before_accuracy']:.3f} before training)"
+        perplexity_before = f" ({before['perplexity_before']:.1f} before)"
+        nsp_before = f" ({before['eval_before_nsp_accuracy']:.3f} before training)"
     print(
-        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f} vs "
+        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f}{accuracy_before} vs "
         f"{metrics['eval_majority_baseline_accuracy']:.3f} for the most frequent token; "
-        f"perplexity {metrics['perplexity']:.1f}\n"
-        f"held-out next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f} vs "
+        f"perplexity {metrics['perplexity']:.1f}{perplexity_before}\n"
+        f"held-out next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f}{nsp_before} vs "
         f"{metrics['eval_nsp_majority_baseline_accuracy']:.3f} for the more frequent label"
     )
 

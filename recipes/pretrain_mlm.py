@@ -6,11 +6,13 @@
     torchrun --nproc_per_node 8 -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
 
 `model_type` picks the family (recipes/families.py); everything else is the same pipeline.
+`model_name_or_path` continues pretraining an existing checkpoint instead (recipes/continued.py).
 
 Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
 train -> evaluate -> save/push. Every field is documented in `--help`.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -23,6 +25,13 @@ from recipes.config import (
     model_overrides,
     parse_config,
     peek,
+)
+from recipes.continued import (
+    ContinueArguments,
+    before_metrics,
+    evaluate_before,
+    local_checkpoint,
+    start_from_checkpoint,
 )
 from recipes.data import (
     check_enough_data,
@@ -37,6 +46,7 @@ from recipes.families import (
     attn_implementation,
     build_config,
     build_model,
+    checkpoint_family,
 )
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import add_perplexity, argmax_logits, compute_mlm_metrics
@@ -46,13 +56,14 @@ from recipes.stream_position import TrackedStream, track_stream_position
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(ContinueArguments):
     model_type: str = field(
         default="roberta",
         metadata={
             "help": "Model family: 'modernbert' (pre-LayerNorm, GeGLU, rotary positions; learns "
             "about twice as much per CPU-minute here, README) or 'roberta' (the tutorial's). "
-            "Its config fields (hidden_size, ...) can then be set too.",
+            "Its config fields (hidden_size, ...) can then be set too. With "
+            "model_name_or_path, the checkpoint's own.",
             "choices": MLM_FAMILIES,
         },
     )
@@ -80,16 +91,30 @@ def shape_arguments(family: str) -> type:
     return model_config_arguments(spec.config_class, DERIVED, spec.extra_fields)
 
 
+@cache
+def any_shape_arguments() -> type:
+    """Every family's model-config fields: a checkpoint's family is known only once it is
+    read, and whatever is set is checked against it then (families.load_pretrained)."""
+    fields = {}
+    for family in MLM_FAMILIES:
+        for f in dataclasses.fields(shape_arguments(family)):
+            fields.setdefault(f.name, (f.name, f.type, field(default=None, metadata=f.metadata)))
+    return dataclasses.make_dataclass("CheckpointShapeArguments", list(fields.values()))
+
+
 def parse_args(argv=None):
     family = peek(argv, "model_type") or ModelArguments.model_type
     # an unknown family is reported by the full parse, against the field's choices
     shapes = shape_arguments(family if family in MLM_FAMILIES else ModelArguments.model_type)
+    # Every parameter gets a gradient (no pooler in a *ForMaskedLM), so DDP need not walk
+    # the autograd graph for unused ones at every step, as Trainer asks by default.
+    defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
+    checkpoint = peek(argv, "model_name_or_path")
+    if checkpoint:
+        shapes = any_shape_arguments()
+        defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
     return parse_config(
-        [DataArguments, ModelArguments, shapes, TrainingArguments],
-        argv,
-        # Every parameter gets a gradient (no pooler in a *ForMaskedLM), so DDP need not walk
-        # the autograd graph for unused ones at every step, as Trainer asks by default.
-        defaults=TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False},
+        [DataArguments, ModelArguments, shapes, TrainingArguments], argv, defaults=defaults
     )
 
 
@@ -103,11 +128,32 @@ def main(argv=None) -> dict:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
     # ---- Tokenizer, and the model config derived from it (checked before any tokenizing) ----
-    tokenizer = load_tokenizer(data_args.tokenizer_name_or_path, data_args.max_seq_length)
-    family = model_args.model_type
+    # or, continuing a checkpoint, the checkpoint (its vocabulary extended before tokenizing)
+    tokenizer_path, start = data_args.tokenizer_name_or_path, model_args.model_name_or_path
+    if start:
+        folder = local_checkpoint(start)  # a Hub id is downloaded: safetensors only
+        family = checkpoint_family(folder, MLM_FAMILIES)
+        asked = peek(argv, "model_type")
+        if asked and asked != family:
+            raise UserError(f"`model_type: {asked}`, but {start} is a `{family}` checkpoint.")
+        tokenizer_path = folder if tokenizer_path == start else tokenizer_path
+    else:
+        family = model_args.model_type
+    tokenizer = load_tokenizer(tokenizer_path, data_args.max_seq_length)
     attention = attn_implementation(model_args.attn_implementation, family, training_args.bf16)
     overrides = model_overrides(shape_args) | {"attn_implementation": attention}
-    config = build_config(family, tokenizer, data_args.max_seq_length, overrides)
+    if start:
+        family, model = start_from_checkpoint(
+            model_args,
+            folder,
+            tokenizer,
+            MLM_FAMILIES,
+            overrides,
+            data_args.max_seq_length,
+            model_args.sparse_mlm_head,
+        )
+    else:
+        config = build_config(family, tokenizer, data_args.max_seq_length, overrides)
 
     # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
     # On several processes Trainer hands each rank its share: a Dataset through a distributed
@@ -122,7 +168,8 @@ def main(argv=None) -> dict:
         check_enough_data(tokenized, raw, tokenizer, data_args)
 
     # ---- Model ------------------------------------------------------------------------------
-    model = build_model(family, config, model_args.sparse_mlm_head)
+    if not start:
+        model = build_model(family, config, model_args.sparse_mlm_head)
     print(
         f"{type(model).__name__}: {model.num_parameters() / 1e6:.1f}M parameters, "
         f"{attention} attention"
@@ -130,6 +177,7 @@ def main(argv=None) -> dict:
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
     # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
+    # `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/masking.py).
     pad_to = None  # packed blocks are all full
     if data_args.line_by_line:
         # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
@@ -142,6 +190,7 @@ def main(argv=None) -> dict:
         mlm_probability=data_args.mlm_probability,
         pad_to_multiple_of=pad_to,
         seed=training_args.seed,
+        whole_words=model_args.whole_word_mask,
     )
 
     # ---- Trainer ------------------------------------------------------------------------
@@ -159,7 +208,9 @@ def main(argv=None) -> dict:
         preprocess_logits_for_metrics=argmax_logits,
     )
 
-    # ---- Train ----------------------------------------------------------------------------
+    # ---- Train (a checkpoint is evaluated first: the gain is then a number) ---------------
+    if start:
+        evaluate_before(trainer, resume_from)
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
         track_stream_position(trainer, resume_from)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
@@ -170,10 +221,16 @@ def main(argv=None) -> dict:
 
     # ---- Evaluate ---------------------------------------------------------------------------
     metrics.update(add_perplexity(trainer.evaluate()))
+    before = before_metrics(trainer)
+    metrics.update(before)
+    accuracy_before = perplexity_before = ""
+    if before:
+        accuracy_before = f" ({before['eval_before_accuracy']:.3f} before training)"
+        perplexity_before = f" ({before['perplexity_before']:.1f} before)"
     print(
-        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f} vs "
+        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f}{accuracy_before} vs "
         f"{metrics['eval_majority_baseline_accuracy']:.3f} for always predicting the most "
-        f"frequent token; perplexity {metrics['perplexity']:.1f}"
+        f"frequent token; perplexity {metrics['perplexity']:.1f}{perplexity_before}"
     )
 
     # ---- Save, card, push ------------------------------------------------------------------
