@@ -86,7 +86,9 @@ LOG_HISTORY = [
 METRICS = {"eval_loss": 5.0, "perplexity": 148.41, "eval_accuracy": 0.2, "train_tokens": 640}
 
 
-def finish(tmp_path, tokenizer_dir, args: TrainingArguments) -> tuple[dict, ModelCard]:
+def finish(
+    tmp_path, tokenizer_dir, args: TrainingArguments, metrics=METRICS
+) -> tuple[dict, ModelCard]:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = RobertaConfig(
         vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -99,7 +101,7 @@ def finish(tmp_path, tokenizer_dir, args: TrainingArguments) -> tuple[dict, Mode
         mlm_probability=0.15, language="en", license="mit",
     )  # fmt: skip
     metrics = finish_run(
-        trainer, dict(METRICS), model_type="roberta", data_args=data_args,
+        trainer, dict(metrics), model_type="roberta", data_args=data_args,
         widget_text="Shall I compare thee to a summer's <mask>?",
     )  # fmt: skip
     out = tmp_path / "run"
@@ -138,3 +140,21 @@ def test_card_shows_the_precision_reason_and_links_run_config(tmp_path, bpe_toke
     # the loss curve has its accuracy panel, and the card says what it shows
     assert (tmp_path / "run" / "loss_curve.png").read_bytes().startswith(b"\x89PNG")
     assert "most frequent token" in card.text
+
+
+def test_bert_loss_is_labelled_mlm_plus_nsp_on_the_plot_and_the_card(
+    tmp_path, monkeypatch, bpe_tokenizer_dir
+):
+    import recipes.plotting
+
+    labels = []
+    plot = recipes.plotting.plot_loss_curve
+    monkeypatch.setattr(
+        recipes.plotting,
+        "plot_loss_curve",
+        lambda *a, **kw: labels.append(kw["loss_label"]) or plot(*a, **kw),
+    )
+    bert = METRICS | {"eval_loss": 5.7, "eval_mlm_loss": 5.0, "eval_nsp_accuracy": 0.55}
+    _, card = finish(tmp_path, bpe_tokenizer_dir, training_args(tmp_path), metrics=bert)
+    assert labels == ["masked-LM + NSP cross-entropy"]
+    assert "| MLM + NSP loss | 5.7 |" in card.text and "| MLM loss | 5 |" in card.text
