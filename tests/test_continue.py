@@ -82,6 +82,9 @@ def test_before_and_after_are_in_results_card_and_log(continued):
     assert results["perplexity"] < results["perplexity_before"]  # 4 steps more of the same text
     card = (out / "README.md").read_text()
     assert "eval_before_accuracy" in card and "perplexity_before" in card
+    # checkpoints carry the numbers, so a resumed run (which skips this evaluation) has them
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["log_history"][0]["eval_before_loss"] == metrics["eval_before_loss"]
     line = next(x for x in log.splitlines() if x.startswith("held-out masked-token accuracy"))
     assert f"({metrics['eval_before_accuracy']:.3f} before training)" in line
     assert f"({metrics['perplexity_before']:.1f} before)" in line
