@@ -389,11 +389,6 @@ def _too_few_documents_fix(documents: dict, split: str, data_args, bert_args) ->
         )
     if len(documents[split]) >= 2:  # enough documents, each a single sentence
         return "put several sentences in each document (BERT's format: one sentence per line)"
-    if held_out and bert_args.validation_holdout == "documents":
-        # a random B needs another document: two held out, and two or more to train on
-        needed = math.ceil(200 / n)
-        if split == "validation" and needed < 50 and n - 2 >= 2:
-            return f"raise `validation_split_percentage` to {needed}"
-        if n >= 2:
-            return f"with {n} documents, hold out their ends: `validation_holdout: document_ends`"
+    if held_out and bert_args.validation_holdout == "documents" and n >= 2:
+        return f"with {n} documents, hold out their ends: `validation_holdout: document_ends`"
     return f"add documents to the {split} data (in a text file a blank line ends one)"
