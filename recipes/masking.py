@@ -148,8 +148,8 @@ def word_boundary_tables(tokenizer):
             continue
         if token in added:  # added whole words: " cardiology" (byte-level), "cardiology"
             begins[i] = token.startswith(" ") or kind == "continue"
-            continue
-        if kind == "continue":
+            text = token  # (or runs of spaces, which some tokenizers add: words of their own)
+        elif kind == "continue":
             begins[i] = not token.startswith(marker)
             text = token.removeprefix(marker)
         else:

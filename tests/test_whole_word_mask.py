@@ -143,3 +143,15 @@ def test_punctuation_is_a_word_of_its_own(bpe_tokenizer_dir):
     if piece != tok.unk_token_id:
         assert not begins[piece]
     assert special[tok.mask_token_id] and special[tok.pad_token_id]
+
+
+def test_added_words_begin_words_and_added_space_runs_stand_alone(bpe_tokenizer_dir):
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    tok.add_tokens([AddedToken(" incarnadine", normalized=False), AddedToken("   ")])
+    begins, ends, _ = word_boundary_tables(tok)
+    word, spaces = tok.convert_tokens_to_ids([" incarnadine", "   "])
+    assert begins[word] and not ends[word]
+    assert begins[spaces] and ends[spaces]
