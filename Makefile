@@ -66,6 +66,11 @@ demo-finetune: data
 test: install
 	$(PY) -m pytest -q
 
+# The quick lane (under a minute): everything but the tests that train in real processes.
+.PHONY: test-fast
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -198,7 +198,7 @@ def main(argv=None) -> dict:
         pass  # loaded with the tokenizer, above
     elif bert_args.model_impl == "scratch":
         config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
-        # Its forward returns a per-batch mean and it says so (accepts_loss_kwargs = False).
+        # It normalizes its loss by Trainer's num_items_in_batch, as the transformers path does.
         model = scratch_bert.BertForPreTraining(config, sparse_mlm_head=bert_args.sparse_mlm_head)
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:

@@ -109,7 +109,8 @@ def test_rank_zero_alone_tokenizes_and_writes(ddp):
     files = {p.name for p in out.iterdir()}
     assert files == {
         "README.md", "all_results.json", "checkpoint-8", "config.json", "loss_curve.png",
-        "model.safetensors", "tokenizer.json", "tokenizer_config.json", "trainer_state.json",
+        "model.safetensors", "run_config.yaml", "tokenizer.json", "tokenizer_config.json",
+        "trainer_state.json",
         "training_args.bin",
     }  # fmt: skip
     card = ModelCard.load(out / "README.md")
