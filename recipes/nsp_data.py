@@ -120,6 +120,7 @@ def build_nsp_dataset(
     short_seq_prob: float = 0.1,
     seed: int = 42,
     num_proc: int | None = None,
+    require_continuations: bool = True,
 ) -> Dataset:
     """Sentence-pair examples `[CLS] A [SEP] B [SEP]`, unpadded, B random half the time.
 
@@ -151,8 +152,9 @@ def build_nsp_dataset(
     )
     if len(tokenized) < 2:
         raise UserError(f"NSP needs at least 2 non-empty documents, got {len(tokenized)}")
+    # Training pairs need true continuations; held-out document ends may be one sentence each.
     sentences = pc.list_value_length(tokenized.data.column("sentence_ids"))
-    if not pc.any(pc.greater(sentences, 1)).as_py():
+    if require_continuations and not pc.any(pc.greater(sentences, 1)).as_py():
         raise UserError(
             f"each of the {len(tokenized)} documents is a single sentence, so no B can continue "
             "its A and next-sentence prediction has nothing to learn"
@@ -367,6 +369,7 @@ def nsp_pairs(documents: dict, tokenizer, data_args, bert_args, seed: int) -> di
                         short_seq_prob=bert_args.short_seq_prob,
                         seed=seed + copy,
                         num_proc=data_args.preprocessing_num_workers,
+                        require_continuations=split == "train",
                     )
                     for copy in range(copies)
                 ]

@@ -18,7 +18,7 @@ import yaml
 from helpers import run_module
 from transformers import AutoTokenizer
 
-from recipes import pretrain_mlm
+from recipes import pretrain_bert, pretrain_mlm
 from recipes.config import DataArguments, DataSourceArguments
 from recipes.data import check_enough_data, load_raw_datasets, tokenize_datasets
 from recipes.errors import UserError
@@ -232,3 +232,140 @@ def test_tokenizer_training_on_blank_text_is_refused(inputs, tmp_path):
     with pytest.raises(UserError, match="the training data holds no text"):
         train_tokenizer_function(args, data)
     assert not (tmp_path / "tok").exists()
+
+
+# ---- Every fix an error message suggests works for the recipe that raised it ----------------
+# Each case: the files it needs, the failing arguments, the message (regex), and the arguments
+# that apply the suggested fix (a function of the message when it names a number). The fixed
+# run must get past the error: a tiny training run that completes.
+def _passages(n: int, words: int = 30) -> list[str]:
+    pool = "thou art more lovely and temperate rough winds do shake the darling buds of may".split()
+    return [
+        ". ".join(
+            " ".join(pool[(i + j) % len(pool)] for j in range(k, k + 6)).capitalize()
+            for k in range(0, words, 6)
+        )
+        + "."
+        for i in range(n)
+    ]
+
+
+def _bert_format(n_docs: int) -> str:
+    docs = ["\n".join(_passages(6, words=6)[i % 3 :]) for i in range(n_docs)]  # a sentence a line
+    return "\n\n".join(docs) + "\n"
+
+
+FIX_FILES = {
+    "lines.txt": "\n".join(_passages(60)) + "\n",
+    "one-line.txt": _passages(1, words=120)[0] + "\n",
+    "val.txt": "\n".join(_passages(10)) + "\n",
+    "short.txt": "\n".join(_passages(5, words=6)) + "\n",
+    "body.jsonl": "".join(json.dumps({"body": t}) + "\n" for t in _passages(60)),
+    "mixed/a.txt": "\n".join(_passages(60)) + "\n",
+    "mixed/notes.md": "# notes\n",
+    "types/a.jsonl": "".join(json.dumps({"text": t}) + "\n" for t in _passages(60)),
+    "types/b.txt": "\n".join(_passages(60)) + "\n",
+    "bert.txt": _bert_format(30),
+    "bert-three.txt": _bert_format(3),
+}
+FIXES = {
+    # id: (recipe, failing arguments, message, fix: extra arguments or message -> arguments)
+    "document-reading-of-lines": (
+        "mlm", ["--train_files", "{lines.txt}", "--text_sample_by", "document"],
+        r"1 example\(s\), too few to hold out.*lines\.txt has 60 lines: set `text_sample_by: auto`",
+        ["--text_sample_by", "auto"]),
+    "paragraph-reading-of-lines": (
+        "mlm", ["--train_files", "{lines.txt}", "--text_sample_by", "paragraph"],
+        r"lines\.txt has 60 lines: set `text_sample_by: auto` \(or `line`\)",
+        ["--text_sample_by", "line"]),
+    "one-example": (
+        "mlm", ["--train_files", "{one-line.txt}"],
+        r"1 example\(s\), too few.*add text or set `validation_files`",
+        ["--validation_files", "{val.txt}"]),
+    "smaller-than-a-block-lower-length": (
+        "mlm", ["--train_files", "{short.txt}", "--validation_files", "{val.txt}",
+                "--max_seq_length", "128"],
+        r"train data has \d+ tokens.*lower `max_seq_length` to (\d+) or less",
+        lambda m: ["--max_seq_length", m.group(1)]),
+    "smaller-than-a-block-line-by-line": (
+        "mlm", ["--train_files", "{short.txt}", "--validation_files", "{val.txt}",
+                "--max_seq_length", "128"],
+        r"or set `line_by_line: true`", ["--line_by_line", "true"]),
+    "stream-all-held-out": (
+        "mlm", ["--train_files", "{lines.txt}", "--streaming", "true"],
+        r"held out for validation and the data has only 60: lower `streaming_validation_"
+        r"examples` well below 60", ["--streaming_validation_examples", "10"]),
+    "text-column": (
+        "mlm", ["--train_files", "{body.jsonl}"],
+        r"`text_column: text` is not a column of `train_files` \(.*body\.jsonl\); its columns "
+        r"are body: set `text_column: body`", ["--text_column", "body"]),
+    "folder-with-other-files": (
+        "mlm", ["--train_files", "{mixed}"],
+        r"cannot read .*notes\.md: .*e\.g\. a glob such as `(.*)`",
+        lambda m: ["--train_files", m.group(1)]),
+    "mixed-types": (
+        "mlm", ["--train_files", "{types}"],
+        r"mixes file types \(\.jsonl, \.txt\); use one, e\.g\. `(.*)`",
+        lambda m: ["--train_files", m.group(1)]),
+    "bert-format-read-as-one-document": (
+        "bert", ["--train_files", "{bert.txt}"],  # bert-tiny-nsp.yaml: text_sample_by: document
+        r"bert\.txt has blank lines: set `text_sample_by: auto`", ["--text_sample_by", "auto"]),
+    "bert-lines-without-blank-lines": (
+        "bert", ["--train_files", "{lines.txt}", "--text_sample_by", "auto"],
+        r"lines\.txt is one document: put a blank line between documents .* or set "
+        r"`text_sample_by: line` if each line is a document", ["--text_sample_by", "line"]),
+    "bert-few-documents": (
+        "bert", ["--train_files", "{bert-three.txt}", "--text_sample_by", "auto"],
+        r"3 document\(s\), too few.*`validation_holdout: document_ends`",
+        ["--validation_holdout", "document_ends"]),
+    "bert-sentence-per-line-read-by-line": (
+        "bert", ["--train_files", "{bert.txt}", "--text_sample_by", "line"],
+        r"train data: each of the \d+ documents is a single sentence.*`text_sample_by: line` "
+        r"makes each line a document; .* set `text_sample_by: auto`",
+        ["--text_sample_by", "auto"]),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fix_inputs(tmp_path_factory, corpus_files, bpe_tokenizer_dir) -> dict:
+    tmp = tmp_path_factory.mktemp("fixes")
+    files = {}
+    for name, text in FIX_FILES.items():
+        (tmp / name).parent.mkdir(exist_ok=True)
+        (tmp / name).write_text(text)
+        files[name] = tmp / name
+    files["mixed"], files["types"] = tmp / "mixed", tmp / "types"
+    wordpiece = tmp / "wordpiece"
+    train_tokenizer_function(
+        TokenizerArguments(tokenizer_type="wordpiece", vocab_size=400, output_dir=str(wordpiece)),
+        DataSourceArguments(train_files=corpus_files),
+    )
+    files["tok"] = {"mlm": bpe_tokenizer_dir, "bert": wordpiece}
+    return files
+
+
+@pytest.mark.parametrize("case_id", list(FIXES))
+def test_each_suggested_fix_gets_past_its_error(case_id, fix_inputs, tmp_path, capsys):
+    recipe, args, expected, fix = FIXES[case_id]
+    main = {"mlm": pretrain_mlm.main, "bert": pretrain_bert.main}[recipe]
+    config = {"mlm": "roberta-tiny.yaml", "bert": "bert-tiny-nsp.yaml"}[recipe]
+    base = ["--config", f"recipes/configs/{config}", *TINY, "--per_device_eval_batch_size", "8"]
+    base += ["--tokenizer_name_or_path", str(fix_inputs["tok"][recipe])]
+
+    def fill(arguments):  # "{lines.txt}" -> its path (str.format would read ".txt" as a field)
+        for name, path in fix_inputs.items():
+            arguments = [a.replace(f"{{{name}}}", str(path)) for a in arguments]
+        return arguments
+
+    args = fill(args)
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, *args, "--output_dir", str(tmp_path / "broken")])
+    assert exit_.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    match = re.search(expected, message)
+    assert match, message
+    fix_args = fill(fix(match) if callable(fix) else fix)
+    # the fix comes last on the command line, so it overrides the failing setting
+    metrics = main([*base, *args, *fix_args, "--output_dir", str(tmp_path / "fixed")])
+    assert metrics["train_tokens"] > 0, message
