@@ -26,6 +26,8 @@ from recipes.modeling import load_tokenizer
 from tokenizer_training.train_tokenizer import TokenizerArguments
 from tokenizer_training.train_tokenizer import train_tokenizer as train_tokenizer_function
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 PRETRAIN, TOKENIZER = "recipes.pretrain_mlm", "tokenizer_training.train_tokenizer"
 TINY = [
     "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",

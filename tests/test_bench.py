@@ -9,6 +9,8 @@ from benchmarks import bench as bench_module
 from benchmarks.bench import training_flops
 from benchmarks.race import RACE_WAYS, accuracy_at, time_to_reach
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 TINY = [
     "--vocab_size", "1000", "--hidden_size", "32", "--num_hidden_layers", "1",
     "--num_attention_heads", "2", "--intermediate_size", "64", "--max_seq_length", "32",

@@ -22,6 +22,8 @@ from recipes.errors import UserError
 from recipes.families import build_config, build_model, load_pretrained
 from recipes.outputs import weights_checksum
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 RUN = [
     "--max_seq_length", "32", "--per_device_train_batch_size", "8",
     "--per_device_eval_batch_size", "16", "--eval_steps", "4", "--save_steps", "4",

@@ -16,6 +16,8 @@ from recipes.config import DataArguments, DataSourceArguments
 from recipes.data import load_raw_datasets, text_batches
 from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 TINY = [
     "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
     "--intermediate_size", "64", "--max_seq_length", "32", "--per_device_train_batch_size", "4",

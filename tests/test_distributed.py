@@ -26,6 +26,8 @@ from recipes.errors import UserError
 from recipes.outputs import weights_checksum
 from recipes.stream_position import POSITION_FILE
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
 TINY = [
     "--config", "recipes/configs/roberta-tiny.yaml", "--use_cpu", "true",

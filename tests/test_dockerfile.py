@@ -13,6 +13,8 @@ import yaml
 from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 CONFIG_DIR = REPO / "recipes" / "accelerate_configs"

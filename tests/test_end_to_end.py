@@ -8,6 +8,8 @@ from helpers import run_module
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 TINY = [
     "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
     "--intermediate_size", "64", "--max_seq_length", "32",

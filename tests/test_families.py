@@ -108,6 +108,7 @@ def modernbert_run(tmp_path_factory, corpus_files, bpe_tokenizer_dir):
     return out, run
 
 
+@pytest.mark.slow
 def test_modernbert_trains_evaluates_saves_and_fills_masks(modernbert_run, bpe_tokenizer_dir):
     out, run = modernbert_run
     config = json.loads((out / "config.json").read_text())

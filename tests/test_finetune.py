@@ -34,6 +34,9 @@ from recipes import folio
 from recipes.data import load_raw_datasets
 from recipes.errors import UserError
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
+
 FAST = [
     "--max_seq_length", "32", "--max_train_samples", "1000",
     "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",

@@ -22,8 +22,12 @@ import numpy as np
 import pytest
 from helpers import REPO
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 # Runs `python -m MODULE ...` as a child and prints the child's peak RSS (in kB, Linux) last on
 # stderr: RUSAGE_CHILDREN of this fresh process covers only that child and its workers.
+
+
 PEAK_RSS = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:]).returncode\n"

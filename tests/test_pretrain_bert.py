@@ -23,6 +23,9 @@ from recipes.metrics import compute_pretraining_metrics, pretraining_logits_for_
 from recipes.modeling import use_sparse_mlm_head
 from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
+
 IMPLS = ["transformers", "scratch"]
 TINY = [
     "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",

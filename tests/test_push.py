@@ -17,6 +17,8 @@ from helpers import REPO
 from hub_server import run_hub_server
 from huggingface_hub import ModelCard
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 GOOD = "hf_push_test_token_for_alice_0123456789"
 CONFIG = str(REPO / "recipes" / "configs" / "roberta-tiny.yaml")
 TINY = [

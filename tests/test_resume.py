@@ -19,6 +19,8 @@ from recipes.errors import UserError
 from recipes.masking import ResumableMaskingCollator
 from recipes.outputs import checkpoint_is_complete, prepare_output_dir
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
 MAX_STEPS = 20
 # One thread: a model this small gains nothing from two, and on a busy machine OpenMP threads
 # waiting for each other make every step ~10x slower. Both runs of a comparison use it.

@@ -20,6 +20,9 @@ from recipes.scratch_bert import (
     to_transformers_state_dict,
 )
 
+pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
+
+
 VOCAB, SEQ = 100, 16
 
 
