@@ -1,7 +1,7 @@
 """`make bench`: the throughput of four ways to pretrain the same-shaped model, then a
 time-to-accuracy race (benchmarks/race.py).
 
-    make bench                                  # = python -m benchmarks.bench, ~35 min on 2 cores
+    make bench                                  # = python -m benchmarks.bench, ~30 min on 2 quiet cores
     python -m benchmarks.bench --quick          # 5 timed steps per way, a 10 s race: a smoke run
     python -m benchmarks.bench --steps 40 --repeats 5 --ways a,b,c,c-workers,d --race_seconds 0
 

@@ -278,7 +278,9 @@ def accuracy_at(points: list[dict], seconds: float) -> float:
     return float(np.interp(seconds, times, [p["accuracy"] for p in points]))
 
 
-def summarize(ways: dict, budget: float, every: float, n_evals: int) -> dict:
+def summarize(ways: dict, budget: float, every: float, n_evals: int, floor: float) -> dict:
+    """Times to (a)'s final accuracy and the goal's verdict. A target at or below the
+    most-frequent-token floor (a never left the unigram plateau) makes no verdict."""
     base = ways["run_mlm"]
     target = base["final_accuracy"]
     base_time = time_to_reach(base["points"], target)
@@ -300,7 +302,8 @@ def summarize(ways: dict, budget: float, every: float, n_evals: int) -> dict:
         "best_recipe_way": best,
         "best_ratio": reached.get(best),
         "goal_ratio": GOAL,
-        "goal_met": best is not None and reached[best] <= GOAL,
+        "target_above_floor": target > floor,
+        "goal_met": best is not None and reached[best] <= GOAL and target > floor,
     }
 
 
@@ -371,7 +374,7 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
             "validation_split_percentage": data_args.validation_split_percentage,
         },
         "ways": results,
-    } | summarize(results, budget, every, args.race_evals)
+    } | summarize(results, budget, every, args.race_evals, floor)
 
 
 # ---- Report: results.md section, time_to_accuracy.png -----------------------------------------
@@ -399,7 +402,10 @@ def race_markdown(r: dict) -> list[str]:
         f"scores {h['most_frequent_floor']:.3f}. Each way's schedule is sized to the budget: a "
         f"probe of {race['probe_steps']} steps measured its s/step and max_steps = budget / "
         "(s/step); it stops at the budget at the latest. Ways run one after another, so load "
-        "from other jobs can favour one over another.",
+        "from other jobs can favour one over another: the 1-minute load average after each way "
+        "was "
+        + ", ".join(f"{label[n]} {w['load_average_end'][0]:.1f}" for n, w in ways.items())
+        + ".",
         "",
         "| way | what | model, LM head | collator (masking) | lr | warm-up | schedule "
         "| AdamW betas | weight decay | dropout | probe s/step | max_steps | steps run | ended by |",
@@ -459,6 +465,14 @@ def race_markdown(r: dict) -> list[str]:
         if race["target_time_s"] == 0
         else "neither recipe way reached it: **not met**"
     )
+    if not race.get("target_above_floor", True):
+        verdict = verdict.replace(": **met**", "").replace(": **not met**", "")
+        verdict += (
+            f", but **no verdict**: (a)'s final accuracy ({race['target_accuracy']:.3f}) is not "
+            f"above the most-frequent-token floor ({race['held_out']['most_frequent_floor']:.3f}):"
+            " (a) never left the unigram plateau in its budget, so reaching it measures nothing;"
+            " run a longer budget or on a quieter machine"
+        )
     lines += [
         "",
         f"Goal: the recipe's best reaches (a)'s final accuracy in at most 1/3 of (a)'s time; "
@@ -488,7 +502,8 @@ def plot_race(r: dict, path: Path) -> None:
     ax.set_xlim(0, max(race["budget_s"], *(w["train_seconds"] for w in race["ways"].values())))
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
-    load = max((m.get("load_average_end") or [0])[0], (m.get("load_average_start") or [0])[0])
+    loads = [w["load_average_end"][0] for w in race["ways"].values()]
+    load = max([(m.get("load_average_start") or [0])[0], *loads])
     ax.set_title(
         f"{m.get('gpu') or m['cpu']} ({m['cores']} cores, load up to {load:.1f}), "
         f"{s['precision']}, batch {s['batch_size']} x {s['max_seq_length']}, {m['date']}",
