@@ -43,12 +43,13 @@ DERIVED = {
 }
 
 
-def _positions(overrides: dict, needed: int, why: str) -> int:
+def _positions(overrides: dict, max_seq_length: int, needed: int, why: str) -> int:
     positions = overrides.pop("max_position_embeddings", needed)
     if positions < needed:
         raise UserError(
-            f"`max_position_embeddings: {positions}` is too small for this max_seq_length: "
-            f"{why} = {needed}. Remove the key (it is derived) or lower max_seq_length."
+            f"`max_position_embeddings: {positions}` is too small for max_seq_length="
+            f"{max_seq_length}: {why} = {needed}. Remove the key (it is derived) or lower "
+            "max_seq_length."
         )
     return positions
 
@@ -58,7 +59,9 @@ def roberta_config(tokenizer, max_seq_length: int, overrides: dict) -> RobertaCo
     # position ids 2..129: the table needs 128 + 1 + 1 = 130 rows (514 for 512).
     pad = tokenizer.pad_token_id
     needed = max_seq_length + pad + 1
-    positions = _positions(overrides, needed, "RoBERTa needs max_seq_length + pad_token_id + 1")
+    positions = _positions(
+        overrides, max_seq_length, needed, "RoBERTa needs max_seq_length + pad_token_id + 1"
+    )
     return RobertaConfig(
         vocab_size=len(tokenizer),
         pad_token_id=pad,
@@ -73,7 +76,9 @@ def roberta_config(tokenizer, max_seq_length: int, overrides: dict) -> RobertaCo
 def bert_config(tokenizer, max_seq_length: int, overrides: dict) -> BertConfig:
     # BERT numbers positions from 0; 512 rows as the original unless longer inputs need more.
     overrides.setdefault("max_position_embeddings", max(512, max_seq_length))
-    positions = _positions(overrides, max_seq_length, "BERT needs max_seq_length")
+    positions = _positions(
+        overrides, max_seq_length, max_seq_length, "BERT needs at least max_seq_length"
+    )
     return BertConfig(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -89,7 +94,9 @@ def modernbert_config(tokenizer, max_seq_length: int, overrides: dict) -> Modern
     # Positions are rotary (no table), so max_position_embeddings only records the length.
     cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    positions = _positions(overrides, max_seq_length, "it must cover max_seq_length")
+    positions = _positions(
+        overrides, max_seq_length, max_seq_length, "it must cover at least max_seq_length"
+    )
     return ModernBertConfig(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,

@@ -186,7 +186,7 @@ def test_undecodable_lines_can_be_skipped_with_a_count(inputs, tmp_path):
     [
         (["--max_steps", "many"], {}, r"invalid int value: 'many' \(on the command line\)"),
         ([], {"max_steps": "lots"}, r"`max_steps: lots` in .*: expected an integer"),
-        ([], {"text_sample_by": "lines"}, r"`text_sample_by: lines` .*: choose one of line,"),
+        ([], {"text_sample_by": "lines"}, r"`text_sample_by: lines` .*: choose one of auto, line,"),
     ],
 )
 def test_config_values_are_checked_as_on_the_command_line(
