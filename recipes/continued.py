@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from recipes.errors import UserError
 from recipes.families import load_pretrained
 from recipes.masking import word_scheme
+from recipes.modeling import require_folder_or_hub_id
 from recipes.outputs import weights_checksum
 
 # What is fetched from a Hub repo: config, safetensors weights, tokenizer files. Never pickles.
@@ -74,10 +75,9 @@ def local_checkpoint(name_or_path: str) -> str:
     """A local folder holding the checkpoint: `name_or_path` itself, or a Hub id downloaded
     through huggingface_hub (HF_ENDPOINT and HF_TOKEN honoured), config, safetensors and
     tokenizer files only."""
+    require_folder_or_hub_id(name_or_path, "model_name_or_path")
     if os.path.isdir(name_or_path):
         folder = name_or_path
-    elif name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-        raise UserError(f"`model_name_or_path: {name_or_path}` is not a folder.")
     else:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import HfHubHTTPError

@@ -42,6 +42,7 @@ from recipes import hub
 from recipes.classification_data import load_classification_data
 from recipes.config import TRAINING_DEFAULTS, DataSourceArguments, parse_config
 from recipes.errors import UserError, exit_on_user_error
+from recipes.modeling import require_folder_or_hub_id
 from recipes.outputs import FINISHED_MARKER, start_run
 
 
@@ -152,11 +153,11 @@ def majority_baseline(train_labels, eval_labels, num_labels: int) -> dict:
 # ---------------------------------------------------------------------------------- model
 def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int, attn: str):
     """Tokenizer and the checkpoint's config with this task's labels, checked for fit."""
-    if not os.path.isdir(path) and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(
-            f"`model_name_or_path: {path}` is not a folder. Pretrain a model first (e.g. "
-            "`make demo`) and point to its output_dir, or give a Hub id."
-        )
+    require_folder_or_hub_id(
+        path,
+        "model_name_or_path",
+        "Pretrain a model first (e.g. `make demo`) and point to its output_dir, or give a Hub id.",
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         config = AutoConfig.from_pretrained(

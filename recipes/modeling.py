@@ -14,13 +14,21 @@ from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 from recipes.errors import UserError
 
 
+def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
+    """A `path` that is no folder and not shaped like a Hub id (`owner/name`) is a typo or a
+    missing output: say so, instead of a Hub lookup's cryptic error."""
+    if not os.path.isdir(path) and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise UserError(f"`{field}: {path}` is not a folder.{' ' + hint if hint else ''}")
+
+
 def load_tokenizer(path: str, max_seq_length: int):
     """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer."""
-    if not os.path.isdir(path) and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(
-            f"`tokenizer_name_or_path: {path}` is not a folder. Train a tokenizer with "
-            "`python -m tokenizer_training.train_tokenizer` and point to its output_dir."
-        )
+    require_folder_or_hub_id(
+        path,
+        "tokenizer_name_or_path",
+        "Train a tokenizer with `python -m tokenizer_training.train_tokenizer` and point to its "
+        "output_dir.",
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:
