@@ -29,19 +29,18 @@ def corpus_files() -> list[str]:
     return sorted(str(p) for p in (FIXTURES / "corpus").glob("*.txt"))
 
 
-@pytest.fixture(scope="session")
-def train_bpe_tokenizer(tmp_path_factory, corpus_files):
-    """vocab_size -> a byte-level BPE tokenizer trained on the corpus (once per size), for
-    tests that only read it."""
+def _tokenizer_trainer(tmp_path_factory, corpus_files, kind: str):
+    """vocab_size -> a tokenizer of `kind` (a tokenizer_training config name) trained on the
+    corpus, once per size per session, for tests that only read it."""
     from tokenizer_training.train_tokenizer import main as train_tokenizer
 
     trained = {}
 
     def train(vocab_size: int):
         if vocab_size not in trained:
-            out = tmp_path_factory.mktemp(f"bpe-{vocab_size}")
+            out = tmp_path_factory.mktemp(f"{kind}-{vocab_size}")
             train_tokenizer(
-                ["--config", "tokenizer_training/configs/bytelevel-bpe.yaml"]
+                ["--config", f"tokenizer_training/configs/{kind}.yaml"]
                 + ["--output_dir", str(out), "--train_files", *corpus_files]
                 + ["--vocab_size", str(vocab_size)]
             )
@@ -49,6 +48,18 @@ def train_bpe_tokenizer(tmp_path_factory, corpus_files):
         return trained[vocab_size]
 
     return train
+
+
+@pytest.fixture(scope="session")
+def train_bpe_tokenizer(tmp_path_factory, corpus_files):
+    """vocab_size -> a byte-level BPE tokenizer trained on the corpus (read only)."""
+    return _tokenizer_trainer(tmp_path_factory, corpus_files, "bytelevel-bpe")
+
+
+@pytest.fixture(scope="session")
+def train_wordpiece_tokenizer(tmp_path_factory, corpus_files):
+    """vocab_size -> a WordPiece tokenizer trained on the corpus (read only)."""
+    return _tokenizer_trainer(tmp_path_factory, corpus_files, "wordpiece")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ Nothing touches the real Hub."""
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -183,13 +184,8 @@ def test_words_come_from_a_domain_tokenizer_most_frequent_first(base, tmp_path):
     assert " function" in added or " object" in added or " return" in added, added
 
 
-def test_bert_recipe_continues_a_bert_checkpoint(tmp_path, corpus_files):
-    from tokenizer_training.train_tokenizer import main as train_tokenizer
-
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--vocab_size", "800"]
-        + ["--train_files", *corpus_files, "--output_dir", str(tmp_path / "bert")]
-    )
+def test_bert_recipe_continues_a_bert_checkpoint(tmp_path, corpus_files, train_wordpiece_tokenizer):
+    shutil.copytree(train_wordpiece_tokenizer(800), tmp_path / "bert")  # the model goes beside it
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "bert")
     config = build_config("bert", tokenizer, 32, TINY_SHAPE)
     build_model("bert", config, False).save_pretrained(tmp_path / "bert")

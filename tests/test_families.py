@@ -22,15 +22,8 @@ TINY_MODERNBERT = [
 
 
 @pytest.fixture(scope="module")
-def wordpiece_dir(tmp_path_factory, corpus_files):
-    from tokenizer_training.train_tokenizer import main as train_tokenizer
-
-    out = tmp_path_factory.mktemp("wordpiece")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "900"]
-    )
-    return out
+def wordpiece_dir(train_wordpiece_tokenizer):
+    return train_wordpiece_tokenizer(900)
 
 
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])

@@ -6,8 +6,6 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
-from tokenizer_training.train_tokenizer import main as train_main
-
 ROUND_TRIP = [
     "To be, or not to be: that is the question.",
     "  leading spaces,\ttabs and\nnew lines  ",
@@ -24,13 +22,8 @@ def bpe_dir(train_bpe_tokenizer):
 
 
 @pytest.fixture(scope="module")
-def wordpiece_dir(tmp_path_factory, corpus_files):
-    out = tmp_path_factory.mktemp("wp")
-    train_main(
-        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "2000"]
-    )
-    return out
+def wordpiece_dir(train_wordpiece_tokenizer):
+    return train_wordpiece_tokenizer(2000)
 
 
 @pytest.mark.parametrize("text", ROUND_TRIP)

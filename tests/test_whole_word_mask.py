@@ -22,15 +22,8 @@ def corpus_text(corpus_files) -> str:
 
 
 @pytest.fixture(scope="module")
-def wordpiece_tokenizer(tmp_path_factory, corpus_files):
-    from tokenizer_training.train_tokenizer import main as train_tokenizer
-
-    out = tmp_path_factory.mktemp("wordpiece")
-    train_tokenizer(
-        ["--config", "tokenizer_training/configs/wordpiece.yaml", "--output_dir", str(out)]
-        + ["--train_files", *corpus_files, "--vocab_size", "800"]
-    )
-    return PreTrainedTokenizerFast.from_pretrained(out)
+def wordpiece_tokenizer(train_wordpiece_tokenizer):
+    return PreTrainedTokenizerFast.from_pretrained(train_wordpiece_tokenizer(800))
 
 
 @pytest.fixture(scope="module")
