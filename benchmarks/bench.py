@@ -37,8 +37,6 @@ import datasets
 import torch
 from transformers import (
     DataCollatorForLanguageModeling,
-    PrinterCallback,
-    Trainer,
     TrainerCallback,
     set_seed,
 )
@@ -53,6 +51,7 @@ from benchmarks.ways import (
     stock_model,
     stock_training_args,
     sync,
+    train_quietly,
     tutorial_lines,
 )
 from recipes.config import DataArguments
@@ -364,16 +363,7 @@ def run_way(way, args, tokenizer, dataset, tok_dir, bf16, device) -> dict:
     counter = BatchCounter(tokenizer.pad_token_id)
     model.register_forward_pre_hook(counter, with_kwargs=True)
     timer = StepTimer(args.warmup, counter, device)
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset,
-        data_collator=collator,
-        processing_class=tokenizer,
-        callbacks=[timer],
-    )
-    trainer.remove_callback(PrinterCallback)  # the final metrics dict, once per run
-    trainer.train()
+    trainer = train_quietly(model, training_args, collator, dataset, tokenizer, timer)
     seconds, n = timer.seconds, counter.totals()
     shape = {
         "hidden": args.hidden_size,

@@ -25,9 +25,7 @@ import numpy as np
 import torch
 from transformers import (
     DataCollatorForLanguageModeling,
-    PrinterCallback,
     RobertaForMaskedLM,
-    Trainer,
     TrainerCallback,
     set_seed,
 )
@@ -39,6 +37,7 @@ from benchmarks.ways import (
     stock_model,
     stock_training_args,
     sync,
+    train_quietly,
 )
 from recipes.config import model_overrides
 from recipes.data import load_raw_datasets, tokenize_datasets
@@ -241,20 +240,6 @@ class RaceClock(TrainerCallback):
         self.start = time.perf_counter()  # the clock restarts after the evaluation
 
 
-def _train(model, training_args, collator, dataset, tokenizer, callback):
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=dataset,
-        data_collator=collator,
-        processing_class=tokenizer,
-        callbacks=[callback],
-    )
-    trainer.remove_callback(PrinterCallback)
-    trainer.train()
-    return trainer
-
-
 # ---- Summaries --------------------------------------------------------------------------------
 
 
@@ -333,7 +318,7 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
             name, args, tokenizer, tok_dir, bf16, steps, data
         )
         probe = Probe(1, device)
-        _train(model, targs, collator, dataset, tokenizer, probe)
+        train_quietly(model, targs, collator, dataset, tokenizer, probe)
         probes[name] = probe.step_s
         print(f"race probe {name}: {probe.step_s:.3f} s/step")
 
@@ -345,7 +330,7 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
         )
         print(f"race ({letter}) {what}: max_steps {max_steps}")
         clock = RaceClock(budget, every, lambda m: held_out_accuracy(m, batches, bf16), device)
-        trainer = _train(model, targs, collator, dataset, tokenizer, clock)
+        trainer = train_quietly(model, targs, collator, dataset, tokenizer, clock)
         results[name] = {
             "letter": letter,
             "description": what,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import RobertaForMaskedLM, TrainingArguments
+from transformers import PrinterCallback, RobertaForMaskedLM, Trainer, TrainingArguments
 
 from recipes.config import model_overrides
 from recipes.families import attn_implementation, build_config, build_model
@@ -136,3 +136,18 @@ def recipe_way(argv: list[str], tokenizer) -> RecipeWay:
         tokenizer, mlm_probability=data_args.mlm_probability, seed=training_args.seed
     )
     return RecipeWay(data_args, model_args, training_args, model, collator, overrides)
+
+
+def train_quietly(model, training_args, collator, dataset, tokenizer, callback) -> Trainer:
+    """Train with `callback` (a timer, a clock), without Trainer's final metrics printout."""
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    return trainer

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from datasets import ClassLabel, load_dataset
 
-from recipes.data import BUILDERS, _check_utf8, _load_hub_dataset, resolve_files
+from recipes.data import BUILDERS, _check_utf8, _load_hub_dataset, resolve_data_files
 from recipes.errors import UserError
 
 
@@ -38,9 +38,7 @@ def load_classification_data(args, seed: int) -> tuple[dict, list[str]]:
 def _load(args) -> dict:
     """{split: (Dataset, where it came from, for messages)}."""
     if args.train_files:
-        data_files = {"train": resolve_files(args.train_files, "train_files")}
-        if args.validation_files:
-            data_files["validation"] = resolve_files(args.validation_files, "validation_files")
+        data_files = resolve_data_files(args)
         builder = BUILDERS[Path(data_files["train"][0]).suffix.lower()]
         if builder == "text":
             raise UserError(

@@ -42,7 +42,11 @@ class DataSourceArguments:
         },
     )
     validation_files: list[str] | None = field(
-        default=None, metadata={"help": "Local held-out files or globs (optional)."}
+        default=None,
+        metadata={
+            "help": "Local held-out files or globs (optional). A file that train_files also "
+            "matches is held out, not trained on."
+        },
     )
     dataset_name: str | None = field(
         default=None, metadata={"help": "A Hub dataset id, e.g. HuggingFaceFW/fineweb-2."}
@@ -103,7 +107,11 @@ class DataArguments(DataSourceArguments):
     )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per training example."})
     mlm_probability: float = field(
-        default=0.15, metadata={"help": "Share of tokens selected for masking (BERT: 0.15)."}
+        default=0.15,
+        metadata={
+            "help": "Share of tokens selected for masking (BERT: 0.15). pretrain_mlm's families "
+            "default to 0.3 (recipes/families.py training_defaults)."
+        },
     )
     line_by_line: bool = field(
         default=False,
@@ -279,6 +287,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
             origins[key] = config_path
     values.update(cli)
     origins.update(dict.fromkeys(cli, "command line"))
+    _drop_stale_validation_files(values, origins)
     precision_reason = None
     if values.get("bf16") == "auto":
         values["bf16"], precision_reason = resolve_bf16(
@@ -311,6 +320,22 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
             if isinstance(args, TrainingArguments):
                 print(f"precision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})")
     return list(parsed)
+
+
+def _drop_stale_validation_files(values: dict, origins: dict) -> None:
+    """A YAML's `validation_files` hold out part of *its* `train_files` (the demo configs: six
+    plays). Given other `train_files` on the command line, evaluating on the YAML's held-out
+    files would measure the wrong corpus (or fail where it is absent): they are dropped, and a
+    share of the new train_files is held out instead, unless validation_files is given too."""
+    if origins.get("train_files") != "command line":
+        return
+    source = origins.get("validation_files")
+    if values.get("validation_files") and source not in (None, "command line"):
+        print(
+            f"validation_files from {source} not used: train_files was given on the command "
+            "line, so a share of it is held out instead (or set --validation_files)"
+        )
+        del values["validation_files"], origins["validation_files"]
 
 
 def is_secret(key: str) -> bool:

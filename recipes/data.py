@@ -128,6 +128,30 @@ def resolve_files(patterns: list[str], field: str) -> list[str]:
     return files
 
 
+def resolve_data_files(args) -> dict[str, list[str]]:
+    """{"train": [...], "validation": [...]} from `train_files` and `validation_files`. A file
+    named by both is held out, never trained on: `train_files: ["corpus/*.txt"]` with
+    `validation_files: ["corpus/b.txt"]` trains on the others and evaluates on b.txt."""
+    data_files = {"train": resolve_files(args.train_files, "train_files")}
+    if args.validation_files:
+        held_out = resolve_files(args.validation_files, "validation_files")
+        data_files["validation"] = held_out
+        both = {os.path.realpath(f) for f in held_out}
+        train = [f for f in data_files["train"] if os.path.realpath(f) not in both]
+        if not train:
+            raise UserError(
+                "every file of `train_files` is also in `validation_files`: list other files "
+                "to train on, or leave `validation_files` out to hold out a share of train_files."
+            )
+        if len(train) < len(data_files["train"]):
+            print(
+                f"{len(data_files['train']) - len(train)} file(s) of train_files are held out "
+                "(named in validation_files), not trained on"
+            )
+        data_files["train"] = train
+    return data_files
+
+
 def _check_utf8(files: list[str], field: str, can_skip: bool) -> None:
     # 1 MB chunks: bounded memory and ~1 GB/s; lines are counted only once a file fails.
     for path in files:
@@ -216,9 +240,7 @@ def load_raw_datasets(args, split_validation: bool = True, documents: bool = Fal
     """
     readings = {}
     if args.train_files:
-        data_files = {"train": resolve_files(args.train_files, "train_files")}
-        if args.validation_files:
-            data_files["validation"] = resolve_files(args.validation_files, "validation_files")
+        data_files = resolve_data_files(args)
         builder = BUILDERS[data_suffix(data_files["train"][0])]
         skip = builder == "text" and args.on_decode_error == "skip"
         if builder != "parquet" and not skip:  # .json/.csv cannot skip lines: always check them

@@ -94,6 +94,16 @@ class FinetuneModelArguments:
             "data, hyperparameters, seed) and report it next to the pretrained one."
         },
     )
+    classifier_pooling: str = field(
+        default="auto",
+        metadata={
+            "help": "ModernBERT's classifier input: 'mean' of every token's vector or the first "
+            "token's ('cls'). auto: mean. Masked-LM pretraining never trains the first token's "
+            "output, so mean pooling carries what pretraining learnt (README). RoBERTa's and "
+            "BERT's heads read the first token; only auto fits them.",
+            "choices": ["auto", "mean", "cls"],
+        },
+    )
     attn_implementation: str = field(
         default="sdpa",
         metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
@@ -151,6 +161,18 @@ def majority_baseline(train_labels, eval_labels, num_labels: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------- model
+def set_classifier_pooling(config, requested: str) -> None:
+    """Mean pooling where the family's head offers it (ModernBERT), as `classifier_pooling`
+    says; the others' heads read the first token, so only "auto" fits them."""
+    if hasattr(config, "classifier_pooling"):
+        config.classifier_pooling = "mean" if requested == "auto" else requested
+    elif requested != "auto":
+        raise UserError(
+            f"`classifier_pooling: {requested}` is ModernBERT's setting; a {config.model_type} "
+            "classifier reads the first token. Leave `classifier_pooling` at auto."
+        )
+
+
 def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int, attn: str):
     """Tokenizer and the checkpoint's config with this task's labels, checked for fit."""
     require_folder_or_hub_id(
@@ -244,6 +266,7 @@ def main(argv=None) -> dict:
     tokenizer, config = load_pretrained_parts(
         path, label_names, data_args.max_seq_length, model_args.attn_implementation
     )
+    set_classifier_pooling(config, model_args.classifier_pooling)
     # Segment ids only where the model has a table for them (BERT: 2; RoBERTa: 1; ModernBERT: none)
     use_segments = getattr(config, "type_vocab_size", 0) > 1
     pair = data_args.text_pair_column is not None

@@ -10,13 +10,11 @@ from the catalogue, is "The Tragedie of Troylus and Cressida" on its own first p
 are not in the First Folio have no such label and are left out: Pericles (first collected in
 the Third Folio of 1664) and the poems.
 
-The test set is text that no demo model was pretrained on. `make demo` holds out the first 5%
-of the corpus's paragraphs, files in name order (recipes/data.py `_hold_out`): all of All's Well
-That Ends Well and the first 824 of Antony and Cleopatra's 1,522 paragraphs (to Act 3, Scene 8).
-Test passages are cut from those held-out paragraphs only; training passages from the 34 other
-Folio plays, so no test play is in the fine-tuning data either (a character's name cannot give
-a test passage away). The test set therefore has comedies and tragedies only; the model still
-chooses among all three kinds.
+The test set is text that no demo model was pretrained on: the works the demo configs hold out
+of pretraining (`validation_files` in recipes/configs/modernbert-tiny.yaml and roberta-tiny.yaml,
+two plays of each kind), whole. Training passages come from the other Folio plays, so no test
+play is in the fine-tuning data either (a character's name cannot give a test passage away),
+and every kind is in the test set.
 """
 
 import argparse
@@ -24,6 +22,8 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+
+import yaml
 
 from recipes.corpus import DEFAULT_DIR
 from recipes.errors import UserError, exit_on_user_error
@@ -81,6 +81,7 @@ NOT_IN_FOLIO = {
 }
 
 DEFAULT_OUT = Path("data/folio-genre")
+DEMO_CONFIG = Path("recipes/configs/modernbert-tiny.yaml")  # its validation_files: the test plays
 
 # The play proper starts at its first act, prologue or induction; before it stand the title,
 # the list of persons and the setting (a title like "THE TRAGEDY OF ..." would give it away).
@@ -97,11 +98,10 @@ def stem(path: Path) -> str:
     return path.stem.removesuffix("_gut")
 
 
-def play_paragraphs(paras: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """(global index, paragraph) pairs of the play proper: from the first act on, without the
-    closing "THE END"."""
-    start = next((k for k, (_, p) in enumerate(paras) if PLAY_START.match(p)), 0)
-    return [(i, p) for i, p in paras[start:] if p.strip() != "THE END"]
+def play_paragraphs(paras: list[str]) -> list[str]:
+    """The play proper: from the first act on, without the closing "THE END"."""
+    start = next((k for k, p in enumerate(paras) if PLAY_START.match(p)), 0)
+    return [p for p in paras[start:] if p.strip() != "THE END"]
 
 
 def passages(paras: list[str], min_words: int) -> list[str]:
@@ -121,13 +121,27 @@ def passages(paras: list[str], min_words: int) -> list[str]:
     return out
 
 
+def held_out_works(pretraining_config: Path) -> list[str]:
+    """The works a pretraining config holds out (its `validation_files`), as file stems."""
+    config = yaml.safe_load(Path(pretraining_config).read_text(encoding="utf-8")) or {}
+    files = config.get("validation_files")
+    if not files:
+        raise UserError(
+            f"{pretraining_config} has no `validation_files`: the test plays are the works "
+            "pretraining held out, so name them there (as recipes/configs/modernbert-tiny.yaml does)."
+        )
+    return [stem(Path(f)) for f in files]
+
+
 def build_genre_task(
     corpus_dir: Path = DEFAULT_DIR,
     out_dir: Path = DEFAULT_OUT,
-    held_out_percentage: float = 5.0,
+    test_works: list[str] | None = None,
     min_words: int = 64,
 ) -> dict:
-    """Write train.jsonl and test.jsonl ({"text", "label", "play"} per line); return counts."""
+    """Write train.jsonl and test.jsonl ({"text", "label", "play"} per line); return counts.
+    `test_works`: file stems, by default the demo's held-out works (DEMO_CONFIG)."""
+    test_works = held_out_works(DEMO_CONFIG) if test_works is None else test_works
     files = sorted(Path(corpus_dir).glob("*.txt"))
     if not files:
         raise UserError(f"no .txt files in {corpus_dir}: run `make data` to fetch the corpus.")
@@ -137,30 +151,21 @@ def build_genre_task(
             f"{corpus_dir} holds works recipes/folio.py does not know: {', '.join(unknown)}. "
             "Add each to FOLIO_KIND (with its First Folio kind) or NOT_IN_FOLIO."
         )
-
-    # Number every paragraph across the files in name order, exactly as pretraining does, and
-    # hold out the first held_out_percentage of them, as recipes/data.py `_hold_out` does.
-    by_file, n_total = {}, 0
-    for f in files:
-        paras = paragraphs(f.read_text(encoding="utf-8"))
-        by_file[f] = [(n_total + k, p) for k, p in enumerate(paras)]
-        n_total += len(paras)
-    n_held_out = max(1, int(n_total * held_out_percentage / 100))
+    missing = [w for w in test_works if w not in {stem(f) for f in files} or w not in FOLIO_KIND]
+    if missing:
+        raise UserError(
+            f"held-out work(s) {', '.join(missing)}: not a First Folio play in {corpus_dir}; "
+            "hold out plays of the Folio (recipes/folio.py FOLIO_KIND)."
+        )
 
     splits = {"train": [], "test": []}
-    test_plays = []
-    for f, paras in by_file.items():
+    for f in files:
         kind = FOLIO_KIND.get(stem(f))
         if kind is None:
             continue
-        body = play_paragraphs(paras)
-        held_out = [p for i, p in body if i < n_held_out]
-        if any(i < n_held_out for i, _ in paras):  # partly or wholly held out: a test play
-            test_plays.append(stem(f))
-            split, chosen = "test", held_out
-        else:
-            split, chosen = "train", [p for _, p in body]
-        for text in passages(chosen, min_words):
+        split = "test" if stem(f) in test_works else "train"
+        body = play_paragraphs(paragraphs(f.read_text(encoding="utf-8")))
+        for text in passages(body, min_words):
             splits[split].append({"text": text, "label": kind, "play": stem(f)})
 
     out_dir = Path(out_dir)
@@ -170,8 +175,7 @@ def build_genre_task(
         with open(out_dir / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         counts[split] = dict(sorted(Counter(row["label"] for row in rows).items()))
-    counts["test_plays"] = test_plays
-    counts["held_out_paragraphs"] = n_held_out
+    counts["test_plays"] = sorted(test_works)
     return counts
 
 
@@ -181,22 +185,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--corpus_dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--out_dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
-        "--held_out_percentage",
-        type=float,
-        default=5.0,
-        help="The pretraining run's validation_split_percentage (the demo's: 5).",
+        "--pretraining_config",
+        type=Path,
+        default=DEMO_CONFIG,
+        help="The pretraining config whose validation_files (held-out works) are the test plays.",
     )
     parser.add_argument("--min_words", type=int, default=64, help="Words per passage, at least.")
     args = parser.parse_args(argv)
-    counts = build_genre_task(
-        args.corpus_dir, args.out_dir, args.held_out_percentage, args.min_words
-    )
+    test_works = held_out_works(args.pretraining_config)
+    counts = build_genre_task(args.corpus_dir, args.out_dir, test_works, args.min_words)
     for split in ("train", "test"):
         per_kind = ", ".join(f"{n:,} {kind}" for kind, n in counts[split].items())
         print(f"{split}: {sum(counts[split].values()):,} passages ({per_kind})")
     print(
-        f"test passages come from the {counts['held_out_paragraphs']:,} paragraphs held out of "
-        f"pretraining ({', '.join(counts['test_plays'])}); -> {args.out_dir}/"
+        f"test passages come from the works {args.pretraining_config} holds out of pretraining "
+        f"({', '.join(counts['test_plays'])}); -> {args.out_dir}/"
     )
     return counts
 

@@ -26,8 +26,6 @@ from recipes.config import (
 )
 from recipes.continued import (
     ContinueArguments,
-    before_metrics,
-    evaluate_before,
     local_checkpoint,
     start_from_checkpoint,
 )
@@ -35,13 +33,13 @@ from recipes.errors import UserError, exit_on_user_error
 from recipes.families import DERIVED, build_config, build_model, checkpoint_family
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
-    add_perplexity,
     compute_pretraining_metrics,
     pretraining_logits_for_metrics,
 )
 from recipes.modeling import count_parameters, load_tokenizer
 from recipes.nsp_data import load_documents, nsp_pairs, padding_waste
-from recipes.outputs import finish_run, start_run, widget_example
+from recipes.outputs import start_run
+from recipes.training import train_evaluate_finish
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
@@ -231,37 +229,20 @@ def main(argv=None) -> dict:
         callbacks=callbacks,
     )
 
-    # ---- Train (a checkpoint is evaluated first: the gain is then a number) ---------------
-    if start:
-        evaluate_before(trainer, resume_from)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
-    metrics = dict(train_result.metrics) | padding
-    tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
-    metrics["train_tokens"] = tokens
-    metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
-
-    # ---- Evaluate: eval_loss is MLM + NSP; perplexity comes from the MLM part alone -------
-    metrics.update(add_perplexity(trainer.evaluate(), prefix="eval_mlm"))
-    before = before_metrics(trainer, loss_key="mlm_loss")
-    metrics.update(before)
-    accuracy_before = perplexity_before = nsp_before = ""
-    if before:
-        accuracy_before = f" ({before['eval_before_accuracy']:.3f} before training)"
-        perplexity_before = f" ({before['perplexity_before']:.1f} before)"
-        nsp_before = f" ({before['eval_before_nsp_accuracy']:.3f} before training)"
-    print(
-        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f}{accuracy_before} vs "
-        f"{metrics['eval_majority_baseline_accuracy']:.3f} for the most frequent token; "
-        f"perplexity {metrics['perplexity']:.1f}{perplexity_before}\n"
-        f"held-out next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f}{nsp_before} vs "
-        f"{metrics['eval_nsp_majority_baseline_accuracy']:.3f} for the more frequent label"
-    )
-
-    # ---- Save, card, push ------------------------------------------------------------------
+    # ---- Train, evaluate, save, card, push (recipes/training.py, shared with pretrain_mlm) ----
+    # eval_loss is MLM + NSP; perplexity comes from the MLM part alone (mlm_loss).
     held_out = documents["validation"].take(50)
     held_out = [ex.get("document") or "\n".join(ex["sentences"]) for ex in held_out]
-    prompt = widget_example(held_out, tokenizer.mask_token)
-    return finish_run(trainer, metrics, model_type="bert", data_args=data_args, widget_text=prompt)
+    return train_evaluate_finish(
+        trainer,
+        resume_from=resume_from,
+        from_checkpoint=bool(start),
+        family="bert",
+        data_args=data_args,
+        held_out_texts=held_out,
+        metrics=padding,
+        mlm_loss_key="mlm_loss",
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ from recipes.config import (
 )
 from recipes.continued import (
     ContinueArguments,
-    before_metrics,
-    evaluate_before,
     local_checkpoint,
     start_from_checkpoint,
 )
@@ -49,10 +47,11 @@ from recipes.families import (
     checkpoint_family,
 )
 from recipes.masking import ResumableMaskingCollator
-from recipes.metrics import add_perplexity, argmax_logits, compute_mlm_metrics
+from recipes.metrics import argmax_logits, compute_mlm_metrics
 from recipes.modeling import load_tokenizer
-from recipes.outputs import finish_run, start_run, widget_example
+from recipes.outputs import start_run
 from recipes.stream_position import TrackedStream, track_stream_position
+from recipes.training import train_evaluate_finish
 
 
 @dataclass
@@ -110,6 +109,8 @@ def parse_args(argv=None):
     # the autograd graph for unused ones at every step, as Trainer asks by default.
     defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
     checkpoint = peek(argv, "model_name_or_path")
+    if not checkpoint and family in MLM_FAMILIES:  # lr, warm-up, masking the family needs
+        defaults |= FAMILIES[family].training_defaults
     if checkpoint:
         shapes = any_shape_arguments()
         defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
@@ -208,35 +209,18 @@ def main(argv=None) -> dict:
         preprocess_logits_for_metrics=argmax_logits,
     )
 
-    # ---- Train (a checkpoint is evaluated first: the gain is then a number) ---------------
-    if start:
-        evaluate_before(trainer, resume_from)
+    # ---- Train, evaluate, save, card, push (recipes/training.py, shared with BERT) ---------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
         track_stream_position(trainer, resume_from)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
-    metrics = dict(train_result.metrics)
-    tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
-    metrics["train_tokens"] = tokens
-    metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
-
-    # ---- Evaluate ---------------------------------------------------------------------------
-    metrics.update(add_perplexity(trainer.evaluate()))
-    before = before_metrics(trainer)
-    metrics.update(before)
-    accuracy_before = perplexity_before = ""
-    if before:
-        accuracy_before = f" ({before['eval_before_accuracy']:.3f} before training)"
-        perplexity_before = f" ({before['perplexity_before']:.1f} before)"
-    print(
-        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f}{accuracy_before} vs "
-        f"{metrics['eval_majority_baseline_accuracy']:.3f} for always predicting the most "
-        f"frequent token; perplexity {metrics['perplexity']:.1f}{perplexity_before}"
-    )
-
-    # ---- Save, card, push ------------------------------------------------------------------
     held_out = [example["text"] for example in raw["validation"].take(50)]
-    prompt = widget_example(held_out, tokenizer.mask_token)
-    return finish_run(trainer, metrics, model_type=family, data_args=data_args, widget_text=prompt)
+    return train_evaluate_finish(
+        trainer,
+        resume_from=resume_from,
+        from_checkpoint=bool(start),
+        family=family,
+        data_args=data_args,
+        held_out_texts=held_out,
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_module
+from helpers import run_module, tiny
 from transformers import AutoTokenizer
 
 from recipes import pretrain_bert, pretrain_mlm
@@ -29,12 +29,7 @@ from tokenizer_training.train_tokenizer import train_tokenizer as train_tokenize
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
 PRETRAIN, TOKENIZER = "recipes.pretrain_mlm", "tokenizer_training.train_tokenizer"
-TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32", "--per_device_train_batch_size", "8",
-    "--max_steps", "2", "--eval_steps", "100", "--save_steps", "100",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
-]  # fmt: skip
+TINY = tiny(num_hidden_layers=1, max_steps=2, eval_steps=100, save_steps=100)
 
 # id -> (module, arguments, expected message (regex)); {name} is a file made by `inputs`.
 # Pretraining cases get --train_files/--tokenizer_name_or_path defaults unless they set them.
@@ -310,14 +305,14 @@ FIXES = {
         r"mixes file types \(\.jsonl, \.txt\); use one, e\.g\. `(.*)`",
         lambda m: ["--train_files", m.group(1)]),
     "bert-format-read-as-one-document": (
-        "bert", ["--train_files", "{bert.txt}"],  # bert-tiny-nsp.yaml: text_sample_by: document
+        "bert", ["--train_files", "{bert.txt}", "--text_sample_by", "document"],
         r"bert\.txt has blank lines: set `text_sample_by: auto`", ["--text_sample_by", "auto"]),
     "bert-lines-without-blank-lines": (
-        "bert", ["--train_files", "{lines.txt}", "--text_sample_by", "auto"],
+        "bert", ["--train_files", "{lines.txt}"],
         r"lines\.txt is one document: put a blank line between documents .* or set "
         r"`text_sample_by: line` if each line is a document", ["--text_sample_by", "line"]),
     "bert-few-documents": (
-        "bert", ["--train_files", "{bert-three.txt}", "--text_sample_by", "auto"],
+        "bert", ["--train_files", "{bert-three.txt}"],
         r"3 document\(s\), too few.*`validation_holdout: document_ends`",
         ["--validation_holdout", "document_ends"]),
     "bert-sentence-per-line-read-by-line": (

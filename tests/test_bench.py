@@ -4,6 +4,7 @@
 import json
 
 import pytest
+from helpers import tiny
 
 from benchmarks import bench as bench_module
 from benchmarks.bench import training_flops
@@ -11,12 +12,7 @@ from benchmarks.race import RACE_WAYS, accuracy_at, time_to_reach
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
-TINY = [
-    "--vocab_size", "1000", "--hidden_size", "32", "--num_hidden_layers", "1",
-    "--num_attention_heads", "2", "--intermediate_size", "64", "--max_seq_length", "32",
-    "--batch_size", "4", "--steps", "2", "--warmup", "1", "--repeats", "1",
-    "--peak_seconds", "0.01",
-]  # fmt: skip
+TINY = tiny("bench")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

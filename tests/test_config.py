@@ -86,3 +86,33 @@ def test_help_lists_every_field(parse, capsys):
         parse(["--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and "--validation_split_percentage" in out
+
+
+def test_the_yaml_held_out_files_go_with_the_yaml_train_files(capsys):
+    """roberta-tiny.yaml holds out six of its plays; with your own train_files they would be
+    the wrong held-out set, so they are dropped unless validation_files is given too."""
+    demo = ["--config", "recipes/configs/roberta-tiny.yaml"]
+    data_args = pretrain_mlm.parse_args(demo)[0]
+    assert len(data_args.validation_files) == 6
+    data_args = pretrain_mlm.parse_args([*demo, "--train_files", "mine.txt"])[0]
+    assert data_args.validation_files is None
+    assert "validation_files from recipes/configs/roberta-tiny.yaml not used" in (
+        capsys.readouterr().out
+    )
+    argv = [*demo, "--train_files", "mine.txt", "--validation_files", "held.txt"]
+    assert pretrain_mlm.parse_args(argv)[0].validation_files == ["held.txt"]
+
+
+def test_family_training_defaults_and_what_overrides_them():
+    data = ["--train_files", "a.txt", "--tokenizer_name_or_path", "tok"]
+    roberta = pretrain_mlm.parse_args([*data, "--model_type", "roberta"])
+    modernbert = pretrain_mlm.parse_args([*data, "--model_type", "modernbert"])
+    assert (roberta[3].learning_rate, roberta[3].warmup_steps, roberta[0].mlm_probability) == (
+        7e-4, 0.3, 0.3,
+    )  # fmt: skip
+    assert (modernbert[3].learning_rate, modernbert[0].mlm_probability) == (1e-3, 0.3)
+    assert modernbert[3].warmup_steps == 0.06  # TRAINING_DEFAULTS
+    base = pretrain_mlm.parse_args(["--config", "recipes/configs/roberta-base.yaml"])
+    assert base[0].mlm_probability == 0.15  # the YAML wins
+    set_here = pretrain_mlm.parse_args([*data, "--learning_rate", "1e-4"])
+    assert set_here[3].learning_rate == 1e-4

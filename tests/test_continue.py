@@ -12,7 +12,7 @@ from contextlib import redirect_stdout
 
 import pytest
 import torch
-from helpers import REPO
+from helpers import REPO, tiny, tiny_shape
 from hub_server import run_hub_server
 from huggingface_hub import HfApi
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
@@ -25,16 +25,11 @@ from recipes.outputs import weights_checksum
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
-RUN = [
-    "--max_seq_length", "32", "--per_device_train_batch_size", "8",
-    "--per_device_eval_batch_size", "16", "--eval_steps", "4", "--save_steps", "4",
-    "--logging_steps", "2", "--dataloader_num_workers", "0", "--disable_tqdm", "true",
-]  # fmt: skip
-SHAPE = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64",
-]  # fmt: skip
-TINY_SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+# the shape comes from the checkpoint; masking as set here, not the family default (a fresh
+# model's), so the base run and the continued one mask the held-out blocks alike
+RUN = tiny(shape=False, max_steps=None, mlm_probability=0.15)
+SHAPE = [x for k, v in tiny_shape().items() for x in (f"--{k}", str(v))]
+TINY_SHAPE = tiny_shape()
 WORDS = ["multitudinous", "incarnadine", "the", "Unprofitable", "two words", "---"]
 GOOD = "hf_continue_test_token_for_alice_0123"
 

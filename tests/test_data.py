@@ -125,3 +125,25 @@ def test_jsonl_with_custom_text_column(tmp_path):
     bad = DataArguments(train_files=[str(tmp_path / "d.jsonl")], tokenizer_name_or_path="x")
     with pytest.raises(UserError, match="`text_column: text` is not a column.*body"):
         load_raw_datasets(bad)
+
+
+def test_a_file_in_validation_files_is_held_out_of_train_files(tmp_path, capsys):
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.txt").write_text(f"{name} one\n\n{name} two\n")
+    args = DataArguments(
+        train_files=[str(tmp_path / "*.txt")],
+        validation_files=[str(tmp_path / "b.txt")],
+        tokenizer_name_or_path="unused",
+    )
+    raw = load_raw_datasets(args)
+    texts = {split: sorted(t.strip() for t in ds["text"]) for split, ds in raw.items()}
+    assert texts == {
+        "train": ["a one", "a two", "c one", "c two"],
+        "validation": ["b one", "b two"],
+    }
+    assert "1 file(s) of train_files are held out" in capsys.readouterr().out
+    args.validation_files = [str(tmp_path / "*.txt")]
+    with pytest.raises(
+        UserError, match="every file of `train_files` is also in `validation_files`"
+    ):
+        load_raw_datasets(args)

@@ -9,22 +9,27 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import tiny
 from transformers import AutoTokenizer
 
 from recipes import pretrain_bert, pretrain_mlm
 from recipes.config import DataArguments, DataSourceArguments
+from recipes.corpus import write_one_document_per_file
 from recipes.data import load_raw_datasets, text_batches
+from recipes.nsp_data import split_sentences
 from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
-TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32", "--per_device_train_batch_size", "4",
-    "--per_device_eval_batch_size", "8", "--max_steps", "2", "--eval_steps", "100",
-    "--save_steps", "100", "--logging_steps", "1", "--dataloader_num_workers", "0",
-    "--disable_tqdm", "true",
-]  # fmt: skip
+TINY = tiny(
+    num_hidden_layers=1,
+    per_device_train_batch_size=4,
+    per_device_eval_batch_size=8,
+    max_steps=2,
+    eval_steps=100,
+    save_steps=100,
+    logging_steps=1,
+)
 WORDS = "the of and to in a is that for it as was with be by on not he this are or his".split()
 
 
@@ -87,10 +92,10 @@ def test_one_passage_per_line_is_read_by_line_and_trains(tmp_path, bpe_tokenizer
 def test_explicit_text_sample_by_is_taken_as_given(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(passages(10)) + "\n")
-    assert (
-        len(rows(str(corpus), text_sample_by="paragraph", validation_files=[str(corpus)])["train"])
-        == 1
-    )
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("\n".join(passages(3)) + "\n")
+    read = rows(str(corpus), text_sample_by="paragraph", validation_files=[str(held_out)])
+    assert len(read["train"]) == 1
 
 
 def test_blank_line_paragraphs_are_read_by_paragraph(tmp_path, bpe_tokenizer_dir, capsys):
@@ -201,9 +206,12 @@ def test_streaming_one_passage_per_line(tmp_path, bpe_tokenizer_dir):
 # ---- BERT: its own input format, in one file or many; one play per file -----------------------
 
 
+BERT_DEMO = ["--config", "recipes/configs/bert-tiny-nsp.yaml"]
+
+
 def train_bert(tmp_path, wordpiece_dir, *args: str) -> dict:
     return pretrain_bert.main(
-        ["--config", "recipes/configs/bert-tiny-nsp.yaml", *TINY, *args]
+        [*BERT_DEMO, *TINY, *args]
         + ["--tokenizer_name_or_path", str(wordpiece_dir), "--output_dir", str(tmp_path / "out")]
     )
 
@@ -213,32 +221,34 @@ def test_bert_format_trains_the_bert_recipe(tmp_path, wordpiece_dir, capsys, n_f
     for i in range(n_files):
         (tmp_path / f"shard{i}.txt").write_text(bert_documents(30 // n_files, seed=i))
     files = [str(tmp_path / f"shard{i}.txt") for i in range(n_files)]
-    # bert-tiny-nsp.yaml reads each play as one document; BERT's format is the default reading
-    metrics = train_bert(
-        tmp_path, wordpiece_dir, "--train_files", *files, "--text_sample_by", "auto"
-    )
+    metrics = train_bert(tmp_path, wordpiece_dir, "--train_files", *files)  # the demo's YAML
     out = capsys.readouterr().out
     assert f"{n_files} file(s) as documents separated by blank lines (BERT's format)" in out
     assert "NSP pairs:" in out and 0 <= metrics["eval_nsp_accuracy"] <= 1
-    bert_args = pretrain_bert.parse_args(["--train_files", *files, "--tokenizer_name_or_path", "t"])
-    docs = pretrain_bert.load_documents(*bert_args[:2])
+    argv = [*BERT_DEMO, "--train_files", *files, "--tokenizer_name_or_path", "t"]
+    docs = pretrain_bert.load_documents(*pretrain_bert.parse_args(argv)[:2])
     assert len(docs["train"]) + len(docs["validation"]) == 30 // n_files * n_files  # not n_files
 
 
-def test_one_document_per_file_as_the_demo(tmp_path, wordpiece_dir):
+def test_one_document_per_file_as_the_demo(tmp_path, wordpiece_dir, capsys):
+    """The demo's works have blank lines between speeches; recipes/corpus.py writes them without
+    (data/shakespeare-plays/), and the one rule then reads each work as one document with the
+    same sentences as `text_sample_by: document` reads the original."""
+    (tmp_path / "works").mkdir()
     for i in range(5):  # plays: speeches separated by blank lines, one play per file
         speeches = ["SPEAKER.\n" + "\n".join(passages(2, 10 * i + j)) for j in range(12)]
-        (tmp_path / f"play{i}.txt").write_text("\n\n".join(speeches) + "\n")
-    files = [str(p) for p in sorted(tmp_path.glob("play*.txt"))]
-    argv = [
-        "--train_files",
-        *files,
-        "--tokenizer_name_or_path",
-        "t",
-        "--text_sample_by",
-        "document",
-    ]
-    docs = pretrain_bert.load_documents(*pretrain_bert.parse_args(argv)[:2])
-    assert (len(docs["train"]), len(docs["validation"])) == (3, 2)  # whole plays
-    metrics = train_bert(tmp_path, wordpiece_dir, "--train_files", *files)  # the YAML's reading
+        (tmp_path / "works" / f"play{i}.txt").write_text("\n\n".join(speeches) + "\n")
+    works = sorted((tmp_path / "works").glob("*.txt"))
+    plays = [str(p) for p in write_one_document_per_file(works, tmp_path / "plays")]
+
+    def documents(*args):
+        argv = [*BERT_DEMO, "--tokenizer_name_or_path", "t", *args]
+        docs = pretrain_bert.load_documents(*pretrain_bert.parse_args(argv)[:2])
+        return {split: [split_sentences(d["document"]) for d in docs[split]] for split in docs}
+
+    as_demo = documents("--train_files", *plays)
+    assert "5 file(s) as one document per file (no blank lines)" in capsys.readouterr().out
+    assert (len(as_demo["train"]), len(as_demo["validation"])) == (3, 2)  # whole plays
+    assert as_demo == documents("--train_files", *map(str, works), "--text_sample_by", "document")
+    metrics = train_bert(tmp_path, wordpiece_dir, "--train_files", *plays)
     assert metrics["train_tokens"] > 0

@@ -17,7 +17,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from helpers import REPO
+from helpers import REPO, tiny
 from huggingface_hub import ModelCard
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -30,12 +30,8 @@ pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skip
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
 TINY = [
-    "--config", "recipes/configs/roberta-tiny.yaml", "--use_cpu", "true",
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", str(SEQ),
-    "--per_device_train_batch_size", str(BATCH), "--per_device_eval_batch_size", "16",
-    "--max_steps", str(STEPS), "--eval_steps", "8", "--save_steps", "8", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
+    "--use_cpu", "true",
+    *tiny(max_seq_length=SEQ, per_device_train_batch_size=BATCH, max_steps=STEPS, eval_steps=8, save_steps=8),
 ]  # fmt: skip
 CHECKSUM = re.compile(r"final weights checksum \(rank (\d+) of (\d+)\): ([0-9a-f]{12})")
 
@@ -46,14 +42,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(launcher: list[str], args: list[str], hf_home) -> subprocess.CompletedProcess:
+def launch(
+    launcher: list[str], args: list[str], hf_home, family: str = "roberta"
+) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
         HF_HOME=str(hf_home),  # a fresh datasets cache: tokenization really runs here
         OMP_NUM_THREADS="1",  # two processes on a small CPU: no thread oversubscription
     )
-    command = [sys.executable, "-m", *launcher, "-m", "recipes.pretrain_mlm", *TINY, *args]
+    config = ["--config", f"recipes/configs/{family}-tiny.yaml"]
+    command = [sys.executable, "-m", *launcher, "-m", "recipes.pretrain_mlm", *config, *TINY, *args]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -64,9 +63,9 @@ def rank_checksums(stdout: str) -> dict[int, str]:
 
 
 # --------------------------------------------------------------------------- accelerate, DDP
-@pytest.fixture(scope="module")
-def ddp(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
-    root = tmp_path_factory.mktemp("ddp")
+@pytest.fixture(scope="module", params=["roberta", "modernbert"])
+def ddp(request, tmp_path_factory, bpe_tokenizer_dir, corpus_files):
+    root = tmp_path_factory.mktemp(f"ddp-{request.param}")
     accelerate = [
         "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -77,6 +76,7 @@ def ddp(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
         ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
          "--output_dir", str(root / "model")],
         hf_home=root / "hf_home",
+        family=request.param,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-4000:]
     return root / "model", run

@@ -4,19 +4,13 @@ import json
 
 import pytest
 import torch
-from helpers import run_module
+from helpers import run_module, tiny
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
-TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-    "--max_steps", "8", "--eval_steps", "4", "--save_steps", "4", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
-]  # fmt: skip
+TINY = tiny()
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,14 @@ import json
 import pytest
 import torch
 import yaml
-from helpers import run_module
+from helpers import run_module, tiny
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from recipes import modeling, pretrain_mlm
 from recipes.errors import UserError
 from recipes.families import FAMILIES, build_config, build_model
 
-TINY_MODERNBERT = [
-    "--model_type", "modernbert", "--hidden_size", "32", "--num_hidden_layers", "2",
-    "--num_attention_heads", "2", "--intermediate_size", "64", "--max_seq_length", "32",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-    "--max_steps", "8", "--eval_steps", "4", "--save_steps", "4", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
-]  # fmt: skip
+TINY_MODERNBERT = ["--model_type", "modernbert", *tiny()]
 
 
 @pytest.fixture(scope="module")

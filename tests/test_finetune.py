@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from datasets import ClassLabel, Dataset, Features, Value
-from helpers import REPO, run_module
+from helpers import REPO, run_module, tiny, tiny_shape
 from hub_server import run_hub_server
 from safetensors.torch import load_file
 from transformers import (
@@ -45,11 +45,7 @@ FAST = [
 ]  # fmt: skip
 PRETRAIN = [
     "--config", "recipes/configs/roberta-tiny.yaml",
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-    "--max_steps", "6", "--eval_steps", "6", "--save_steps", "6", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true", "--bf16", "false",
+    *tiny(max_steps=6, eval_steps=6, save_steps=6), "--bf16", "false",
 ]  # fmt: skip
 
 
@@ -250,7 +246,7 @@ def glue_like(root: Path) -> Path:
 
 def random_checkpoint(kind: str, tokenizer_dir: Path, out: Path) -> Path:
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    shape = tiny_shape()
     ids = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                eos_token_id=tok.eos_token_id)  # fmt: skip
     if kind == "modernbert":
@@ -373,32 +369,75 @@ def test_folio_test_passages_are_exactly_what_pretraining_held_out(tmp_path):
         "antony_and_cleopatra": "THE TRAGEDY OF ANTONY",
         "hamlet": "THE TRAGEDY OF HAMLET",
         "henry_v": "THE LIFE OF KING HENRY",
+        "richard_ii": "THE TRAGEDY OF KING RICHARD THE SECOND",
+        "twelfth_night": "TWELFTH NIGHT",
         "sonnets": "THE SONNETS",
     }
     for name, title in plays.items():
         (corpus / f"{name}_gut.txt").write_text(fake_play(title, 40))
-    counts = folio.build_genre_task(corpus, tmp_path / "task", held_out_percentage=30, min_words=40)
+    held_out = ["alls_well_that_ends_well", "henry_v", "hamlet"]
+    config = tmp_path / "pretrain.yaml"  # as the demo configs name them
+    config.write_text(
+        "validation_files:\n" + "".join(f"  - {corpus}/{w}_gut.txt\n" for w in held_out)
+    )
+    counts = folio.build_genre_task(corpus, tmp_path / "task", folio.held_out_works(config), 40)
     # pretraining's own split of the same files: recipes/data.py, as `make demo` runs it
     args = types.SimpleNamespace(
-        train_files=[str(corpus / "*.txt")], validation_files=None, dataset_name=None,
-        text_sample_by="paragraph", on_decode_error="error", text_column="text",
-        streaming=False, validation_split_percentage=30,
+        train_files=[str(corpus / "*.txt")], dataset_name=None, text_sample_by="paragraph",
+        validation_files=[f"{corpus}/{w}_gut.txt" for w in held_out], on_decode_error="error",
+        text_column="text", streaming=False, validation_split_percentage=5,
     )  # fmt: skip
     raw = load_raw_datasets(args)
-    held_out = {p.strip("\n") for p in raw["validation"]["text"]}
+    held_out_text = {p.strip("\n") for p in raw["validation"]["text"]}
     seen = {p.strip("\n") for p in raw["train"]["text"]}
     rows = {s: [json.loads(ln) for ln in open(tmp_path / "task" / f"{s}.jsonl")] for s in ("train", "test")}  # fmt: skip
     test_paragraphs = {p for row in rows["test"] for p in row["text"].split("\n\n")}
-    assert test_paragraphs and test_paragraphs <= held_out and not test_paragraphs & seen
-    assert counts["test_plays"] == ["alls_well_that_ends_well", "antony_and_cleopatra"]
-    assert {row["play"] for row in rows["train"]} == {"hamlet", "henry_v"}  # no test play
-    assert {row["label"] for row in rows["test"]} == {"comedy", "tragedy"}
+    assert test_paragraphs and test_paragraphs <= held_out_text and not test_paragraphs & seen
+    assert counts["test_plays"] == sorted(held_out)
+    assert {row["play"] for row in rows["test"]} == set(held_out)
+    assert {row["play"] for row in rows["train"]} == {
+        "antony_and_cleopatra",
+        "richard_ii",
+        "twelfth_night",
+    }
+    assert {row["label"] for row in rows["test"]} == {"comedy", "history", "tragedy"}
     everything = "".join(row["text"] for split in rows.values() for row in split)
     assert "TRAGEDY" not in everything and "THE END" not in everything  # titles give it away
     assert "sonnets" not in everything  # not in the Folio
 
 
+def test_the_demo_holds_out_two_folio_plays_of_each_kind_in_both_demo_configs():
+    works = folio.held_out_works(folio.DEMO_CONFIG)
+    assert works == folio.held_out_works(REPO / "recipes/configs/roberta-tiny.yaml")
+    assert (
+        sorted(folio.FOLIO_KIND[w] for w in works)
+        == ["comedy"] * 2 + ["history"] * 2 + ["tragedy"] * 2
+    )
+
+
+def test_a_pretraining_config_without_held_out_works_is_refused(tmp_path):
+    config = tmp_path / "pretrain.yaml"
+    config.write_text("train_files: [a.txt]\n")
+    with pytest.raises(UserError, match="has no `validation_files`"):
+        folio.held_out_works(config)
+
+
 def test_folio_refuses_a_work_it_does_not_know(tmp_path):
     (tmp_path / "edward_iii_gut.txt").write_text(fake_play("KING EDWARD III", 3))
     with pytest.raises(UserError, match="edward_iii_gut.txt"):
-        folio.build_genre_task(tmp_path, tmp_path / "task")
+        folio.build_genre_task(tmp_path, tmp_path / "task", ["edward_iii"])
+
+
+def test_classifier_pooling_is_mean_for_modernbert_and_refused_where_there_is_none():
+    from transformers import BertConfig, ModernBertConfig, RobertaConfig
+
+    from recipes.finetune_classification import set_classifier_pooling
+
+    for requested, expected in [("auto", "mean"), ("cls", "cls"), ("mean", "mean")]:
+        config = ModernBertConfig()
+        set_classifier_pooling(config, requested)
+        assert config.classifier_pooling == expected
+    for config in (RobertaConfig(), BertConfig()):
+        set_classifier_pooling(config, "auto")  # the first-token head, as it is
+        with pytest.raises(UserError, match="Leave `classifier_pooling` at auto"):
+            set_classifier_pooling(config, "mean")

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, tiny
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
@@ -141,11 +141,11 @@ def pretraining_args(corpus, tok, output_dir, *more: str) -> list[str]:
         "--config", "recipes/configs/roberta-tiny.yaml", "--streaming", "true",
         "--train_files", str(corpus), "--tokenizer_name_or_path", str(tok),
         "--output_dir", str(output_dir),
-        "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-        "--intermediate_size", "64", "--max_seq_length", "64",
-        "--per_device_train_batch_size", "8", "--max_steps", "3",
-        "--eval_steps", "100000", "--save_steps", "100000", "--logging_steps", "1",
-        "--streaming_validation_examples", "20", "--disable_tqdm", "true", *more,
+        *tiny(
+            num_hidden_layers=1, max_seq_length=64, max_steps=3, eval_steps=100000,
+            save_steps=100000, logging_steps=1,
+        ),
+        "--streaming_validation_examples", "20", *more,
     ]  # fmt: skip
 
 

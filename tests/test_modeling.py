@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from helpers import tiny_model
 from transformers import BertConfig, BertForPreTraining, RobertaConfig, RobertaForMaskedLM
 
 from recipes.errors import UserError
@@ -33,23 +34,9 @@ def test_too_few_positions_is_an_error_not_an_index_error():
         roberta_config(FakeTokenizer(), 512, {"max_position_embeddings": 512})
 
 
-def tiny(model_cls, config_cls, **kw):
-    torch.manual_seed(0)
-    config = config_cls(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=40,
-        **kw,
-    )
-    return model_cls(config).eval()
-
-
 @pytest.mark.parametrize("model_cls, config_cls", [(RobertaForMaskedLM, RobertaConfig)])
 def test_sparse_head_matches_dense_loss_and_gradients(model_cls, config_cls):
-    dense = tiny(model_cls, config_cls)
+    dense = tiny_model(model_cls, config_cls)
     sparse = copy.deepcopy(dense)
     use_sparse_mlm_head(sparse)
     ids = torch.randint(5, 100, (3, 24))
@@ -70,7 +57,7 @@ def test_sparse_head_matches_dense_loss_and_gradients(model_cls, config_cls):
 
 
 def test_sparse_bert_pretraining_matches_dense_loss_and_gradients():
-    dense = tiny(BertForPreTraining, BertConfig)
+    dense = tiny_model(BertForPreTraining, BertConfig)
     sparse = copy.deepcopy(dense)
     use_sparse_mlm_head(sparse)
     ids = torch.randint(5, 100, (4, 20))
@@ -90,7 +77,7 @@ def test_sparse_bert_pretraining_matches_dense_loss_and_gradients():
 
 
 def test_sparse_loss_normalizes_by_the_step_token_count():
-    model = tiny(RobertaForMaskedLM, RobertaConfig)
+    model = tiny_model(RobertaForMaskedLM, RobertaConfig)
     use_sparse_mlm_head(model)
     ids = torch.randint(5, 100, (2, 16))
     labels = torch.where(torch.rand(ids.shape) < 0.3, ids, torch.full_like(ids, -100))
@@ -105,7 +92,7 @@ def test_sparse_loss_normalizes_by_the_step_token_count():
     "model_cls, config_cls", [(RobertaForMaskedLM, RobertaConfig), (BertForPreTraining, BertConfig)]
 )
 def test_a_step_with_no_masked_token_adds_nothing_instead_of_nan(model_cls, config_cls):
-    model = tiny(model_cls, config_cls).train()
+    model = tiny_model(model_cls, config_cls).train()
     use_sparse_mlm_head(model)
     ids = torch.randint(5, 100, (2, 16))
     extra = {"next_sentence_label": torch.tensor([0, 1])} if model_cls is BertForPreTraining else {}

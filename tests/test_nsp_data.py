@@ -310,9 +310,11 @@ def test_wikitext_rows_become_articles(tmp_path, wordpiece_dir):
         for section in range(2):
             lines += [f" = = Part {section} = = ", ""]
             lines += [f" Thou art {article} and {section} , good sir . Yes ! " * 3, ""]
-    (tmp_path / "wiki.txt").write_text("\n".join(lines) + "\n")
+    for name in ("wiki.txt", "wiki-valid.txt"):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
     argv = [
-        "--train_files", str(tmp_path / "wiki.txt"), "--validation_files", str(tmp_path / "wiki.txt"),
+        "--train_files", str(tmp_path / "wiki.txt"),
+        "--validation_files", str(tmp_path / "wiki-valid.txt"),
         "--text_sample_by", "line", "--documents", "wikitext",
         "--tokenizer_name_or_path", str(wordpiece_dir), "--max_seq_length", "32",
     ]  # fmt: skip

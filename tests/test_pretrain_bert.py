@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from helpers import run_module
+from helpers import run_module, tiny, tiny_model
 from safetensors.torch import load_file
 from transformers import (
     AutoTokenizer,
@@ -27,13 +27,13 @@ pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skip
 
 
 IMPLS = ["transformers", "scratch"]
-TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32", "--text_sample_by", "paragraph",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32",
-    "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true",
-]  # fmt: skip
+TINY = tiny(
+    text_sample_by="paragraph",
+    per_device_eval_batch_size=32,
+    max_steps=6,
+    eval_steps=3,
+    save_steps=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -142,19 +142,6 @@ def test_document_ends_cannot_be_held_out_of_given_validation_data(
     assert "validation_holdout: document_ends` holds out" in capsys.readouterr().err
 
 
-def tiny_bert() -> BertForPreTraining:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=40,
-    )
-    return BertForPreTraining(config).eval()
-
-
 def batch(n=4, seq=20):
     torch.manual_seed(1)
     ids = torch.randint(5, 100, (n, seq))
@@ -166,7 +153,7 @@ def batch(n=4, seq=20):
 def test_sparse_nsp_loss_is_normalized_for_gradient_accumulation():
     # Given num_items_in_batch, Trainer sums micro-batch losses without averaging them: both
     # terms must then shrink with this batch's share of the step's masked tokens.
-    model = tiny_bert()
+    model = tiny_model(BertForPreTraining, BertConfig)
     use_sparse_mlm_head(model)
     inputs = batch()
     n = int((inputs["labels"] != -100).sum())
@@ -177,7 +164,7 @@ def test_sparse_nsp_loss_is_normalized_for_gradient_accumulation():
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_metrics_give_the_models_mlm_loss_and_accuracies(sparse):
-    model, inputs = tiny_bert(), batch()
+    model, inputs = tiny_model(BertForPreTraining, BertConfig), batch()
     with torch.no_grad():
         dense_out = model(**inputs)
     if sparse:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, tiny
 from hub_server import run_hub_server
 from huggingface_hub import ModelCard
 
@@ -21,14 +21,15 @@ pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skip
 
 GOOD = "hf_push_test_token_for_alice_0123456789"
 CONFIG = str(REPO / "recipes" / "configs" / "roberta-tiny.yaml")
-TINY = [
-    "--config", CONFIG, "--tokenizer_name_or_path", "alice/tiny-bpe",
-    "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-    "--max_steps", "8", "--eval_steps", "8", "--save_steps", "4", "--logging_steps", "2",
-    "--dataloader_num_workers", "0", "--disable_tqdm", "true", "--push_to_hub", "true",
+RUN = [
+    "--tokenizer_name_or_path", "alice/tiny-bpe", *tiny(num_hidden_layers=1, eval_steps=8),
+    "--push_to_hub", "true",
 ]  # fmt: skip
+TINY = ["--config", CONFIG, *RUN]
+FAMILY_CONFIGS = {  # every masked-LM family is pushed and loaded back
+    family: str(REPO / "recipes" / "configs" / f"{family}-tiny.yaml")
+    for family in ("roberta", "modernbert")
+}
 FINAL_FILES = {
     "README.md", "all_results.json", "config.json", "loss_curve.png", "model.safetensors",
     "tokenizer.json", "tokenizer_config.json", "trainer_state.json",
@@ -93,16 +94,18 @@ def tokenizer_repo(hub, tmp_path_factory, corpus_files):
     return "alice/tiny-bpe", result
 
 
-@pytest.fixture(scope="module")
-def pushed(hub, tokenizer_repo, tmp_path_factory, corpus_files):
-    """A run with the token in HF_TOKEN and the default hub_strategy (push once, at the end)."""
-    root = tmp_path_factory.mktemp("pushed")
+@pytest.fixture(scope="module", params=list(FAMILY_CONFIGS))
+def pushed(request, hub, tokenizer_repo, tmp_path_factory, corpus_files):
+    """A run with the token in HF_TOKEN and the default hub_strategy (push once, at the end):
+    (root, the process, the repo's name tiny-FAMILY)."""
+    root, name = tmp_path_factory.mktemp("pushed"), f"tiny-{request.param}"
     result = run(
-        hub, "recipes.pretrain_mlm", *TINY, "--train_files", *corpus_files,
-        "--output_dir", str(root / "tiny-roberta"), cwd=root / "work", token=GOOD,
+        hub, "recipes.pretrain_mlm", "--config", FAMILY_CONFIGS[request.param], *RUN,
+        "--train_files", *corpus_files, "--output_dir", str(root / name), cwd=root / "work",
+        token=GOOD,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return root, result
+    return root, result, name
 
 
 def test_tokenizer_trainer_pushes_a_loadable_tokenizer(hub, tokenizer_repo):
@@ -115,17 +118,17 @@ def test_tokenizer_trainer_pushes_a_loadable_tokenizer(hub, tokenizer_repo):
 
 
 def test_push_sends_model_tokenizer_card_and_results_once_at_the_end(hub, pushed):
-    root, result = pushed
-    assert f"Pushed to {hub.url}/alice/tiny-roberta/commit/" in result.stdout
+    root, result, name = pushed
+    assert f"Pushed to {hub.url}/alice/{name}/commit/" in result.stdout
     # no checkpoint, no .bin
-    assert set(hub.files("alice/tiny-roberta")) == final_files(root / "tiny-roberta")
-    assert len(hub.repos["alice/tiny-roberta"].commits) == 2  # the empty repo, then one push
+    assert set(hub.files(f"alice/{name}")) == final_files(root / name)
+    assert len(hub.repos[f"alice/{name}"].commits) == 2  # the empty repo, then one push
 
 
 def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
-    root, _ = pushed
-    files = hub.files("alice/tiny-roberta")
-    assert files["README.md"] == (root / "tiny-roberta" / "README.md").read_bytes()
+    root, _, name = pushed
+    files = hub.files(f"alice/{name}")
+    assert files["README.md"] == (root / name / "README.md").read_bytes()
     card = ModelCard(files["README.md"].decode())
     assert card.data.library_name == "transformers"
     assert card.data.pipeline_tag == "fill-mask"
@@ -137,7 +140,7 @@ def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
     assert reported["Perplexity"] == pytest.approx(results["perplexity"], abs=1e-4)
     assert reported["Masked-token accuracy"] == pytest.approx(results["eval_accuracy"], abs=1e-4)
     assert "![Training and evaluation loss](loss_curve.png)" in card.text
-    assert 'pipeline("fill-mask", model="alice/tiny-roberta")' in card.text
+    assert f'pipeline("fill-mask", model="alice/{name}")' in card.text
     # fp32 here, unless `bf16: auto` found native bf16 on this CPU; the card says the same
     assert results["train_precision"] in {"fp32", "bf16"}
     assert f"| precision | {results['train_precision']}" in card.text
@@ -147,22 +150,22 @@ def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
 
 
 def test_token_from_env_is_in_no_file_and_no_log(hub, pushed):
-    root, result = pushed
+    root, result, name = pushed
     assert GOOD not in result.stdout + result.stderr
     assert not files_containing(GOOD, root, hub.root)
 
 
 def test_fill_mask_takes_a_hub_id(hub, pushed, tmp_path):
-    # no token: the repo is public
+    _, _, name = pushed  # no token: the repo is public
     result = run(
-        hub, "recipes.fill_mask", "--model", "alice/tiny-roberta", "--top_k", "3",
+        hub, "recipes.fill_mask", "--model", f"alice/{name}", "--top_k", "3",
         "Shall I compare thee to a summer's <mask>?", cwd=tmp_path / "empty",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "Shall I compare thee to a summer's <mask>?"
     assert len(lines) == 4  # the text, then top_k candidates
-    downloads = [r for r in hub.requests if r.startswith("GET /alice/tiny-roberta/resolve/")]
+    downloads = [r for r in hub.requests if r.startswith(f"GET /alice/{name}/resolve/")]
     assert [r for r in downloads if r.endswith("/model.safetensors")]
 
 

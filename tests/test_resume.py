@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import REPO, run_module
+from helpers import REPO, run_module, tiny
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
@@ -26,20 +26,19 @@ MAX_STEPS = 20
 # waiting for each other make every step ~10x slower. Both runs of a comparison use it.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32",
-    "--max_steps", str(MAX_STEPS), "--save_steps", "4", "--eval_steps", "100",
-    "--logging_steps", "4", "--disable_tqdm", "true",
-    # one loader worker: masks are drawn in another process, and must not depend on it
-    "--dataloader_num_workers", "1", "--save_total_limit", "3",
+    *tiny(
+        per_device_eval_batch_size=32, max_steps=MAX_STEPS, eval_steps=100, logging_steps=4,
+        # one loader worker: masks are drawn in another process, and must not depend on it
+        dataloader_num_workers=1,
+    ),
+    "--save_total_limit", "3",
 ]  # fmt: skip
 
 
-def pretrain_command(out, corpus_files, tokenizer_dir, extra):
+def pretrain_command(out, corpus_files, tokenizer_dir, extra, config="roberta-tiny.yaml"):
     return [
         sys.executable, "-m", "recipes.pretrain_mlm",
-        "--config", "recipes/configs/roberta-tiny.yaml", "--train_files", *corpus_files,
+        "--config", f"recipes/configs/{config}", "--train_files", *corpus_files,
         "--tokenizer_name_or_path", str(tokenizer_dir), "--output_dir", str(out), *TINY, *extra,
     ]  # fmt: skip
 
@@ -80,23 +79,26 @@ STREAM = ["--streaming", "true", "--streaming_validation_examples", "20"]
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [[], [*STREAM, "--dataloader_num_workers", "0"], STREAM],
+    "config, extra",
+    [("roberta-tiny.yaml", []),
+     ("roberta-tiny.yaml", [*STREAM, "--dataloader_num_workers", "0"]),
+     ("roberta-tiny.yaml", STREAM),
+     ("modernbert-tiny.yaml", [*STREAM, "--dataloader_num_workers", "0"])],
     # streaming: the checkpoint's stream position; with a loader worker there is none, and the
     # resumed run re-reads the stream up to where it was
-    ids=["packed", "streaming", "streaming-worker"],
-)
+    ids=["packed", "streaming", "streaming-worker", "modernbert-streaming"],
+)  # fmt: skip
 def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
-    tmp_path, corpus_files, bpe_tokenizer_dir, extra
+    tmp_path, corpus_files, bpe_tokenizer_dir, config, extra
 ):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     # the unbroken run and the one to kill run side by side
     reference = start(
-        pretrain_command(whole, corpus_files, bpe_tokenizer_dir, extra), tmp_path / "w"
+        pretrain_command(whole, corpus_files, bpe_tokenizer_dir, extra, config), tmp_path / "w"
     )
     try:
         victim = start(
-            pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra), tmp_path / "b"
+            pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra, config), tmp_path / "b"
         )
         kill_after_checkpoint(victim, broken / "checkpoint-4", tmp_path / "b")
         assert not (broken / "all_results.json").exists()
@@ -112,7 +114,7 @@ def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
         partial.mkdir(exist_ok=True)
         (partial / "trainer_state.json").write_text('{"global_step": ')  # cut off mid-write
 
-        command = pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra)
+        command = pretrain_command(broken, corpus_files, bpe_tokenizer_dir, extra, config)
         resumed = run_module(*command[2:], env=ONE_THREAD)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"Skipping incomplete checkpoint {partial}" in resumed.stdout

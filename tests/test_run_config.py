@@ -3,17 +3,12 @@
 import pytest
 import torch
 import yaml
-from helpers import run_module
+from helpers import run_module, tiny
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
-TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2",
-    "--intermediate_size", "64", "--max_seq_length", "32", "--learning_rate", "2e-3",
-    "--per_device_train_batch_size", "8", "--max_steps", "6", "--eval_steps", "3",
-    "--save_steps", "3", "--logging_steps", "2", "--disable_tqdm", "true",
-]  # fmt: skip
+TINY = tiny(learning_rate="2e-3", max_steps=6, eval_steps=3, save_steps=3)
 
 
 @pytest.mark.parametrize("family", ["modernbert", "roberta"])

@@ -4,6 +4,7 @@ import pytest
 import torch
 import transformers
 from datasets import Dataset
+from helpers import tiny_shape
 from transformers import (
     AutoModelForMaskedLM,
     BertConfig,
@@ -28,14 +29,7 @@ VOCAB, SEQ = 100, 16
 
 @pytest.fixture
 def config() -> BertConfig:
-    return BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    return BertConfig(vocab_size=VOCAB, max_position_embeddings=64, **tiny_shape())
 
 
 @pytest.fixture
