@@ -71,6 +71,7 @@ def write_one_document_per_file(files: list[Path], out_dir: Path = PLAYS_DIR) ->
         lines = path.read_text(encoding="utf-8").splitlines()
         target = out_dir / path.name
         text = "".join(line + "\n" for line in lines if line.strip())
+        # an unchanged file is not rewritten: datasets' cache keys local files by mtime
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         written.append(target)

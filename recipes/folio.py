@@ -134,14 +134,10 @@ def held_out_works(pretraining_config: Path) -> list[str]:
 
 
 def build_genre_task(
-    corpus_dir: Path = DEFAULT_DIR,
-    out_dir: Path = DEFAULT_OUT,
-    test_works: list[str] | None = None,
-    min_words: int = 64,
+    corpus_dir: Path, out_dir: Path, test_works: list[str], min_words: int = 64
 ) -> dict:
     """Write train.jsonl and test.jsonl ({"text", "label", "play"} per line); return counts.
-    `test_works`: file stems, by default the demo's held-out works (DEMO_CONFIG)."""
-    test_works = held_out_works(DEMO_CONFIG) if test_works is None else test_works
+    `test_works`: file stems of the plays pretraining held out (`held_out_works`)."""
     files = sorted(Path(corpus_dir).glob("*.txt"))
     if not files:
         raise UserError(f"no .txt files in {corpus_dir}: run `make data` to fetch the corpus.")

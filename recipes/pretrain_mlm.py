@@ -109,11 +109,11 @@ def parse_args(argv=None):
     # the autograd graph for unused ones at every step, as Trainer asks by default.
     defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
     checkpoint = peek(argv, "model_name_or_path")
-    if not checkpoint and family in MLM_FAMILIES:  # lr, warm-up, masking the family needs
-        defaults |= FAMILIES[family].training_defaults
     if checkpoint:
         shapes = any_shape_arguments()
         defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
+    elif family in MLM_FAMILIES:  # from scratch: the lr, warm-up and masking the family needs
+        defaults |= FAMILIES[family].training_defaults
     return parse_config(
         [DataArguments, ModelArguments, shapes, TrainingArguments], argv, defaults=defaults
     )

@@ -20,16 +20,15 @@ from huggingface_hub import ModelCard
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
 GOOD = "hf_push_test_token_for_alice_0123456789"
-CONFIG = str(REPO / "recipes" / "configs" / "roberta-tiny.yaml")
 RUN = [
     "--tokenizer_name_or_path", "alice/tiny-bpe", *tiny(num_hidden_layers=1, eval_steps=8),
     "--push_to_hub", "true",
 ]  # fmt: skip
-TINY = ["--config", CONFIG, *RUN]
 FAMILY_CONFIGS = {  # every masked-LM family is pushed and loaded back
     family: str(REPO / "recipes" / "configs" / f"{family}-tiny.yaml")
     for family in ("roberta", "modernbert")
 }
+TINY = ["--config", FAMILY_CONFIGS["roberta"], *RUN]
 FINAL_FILES = {
     "README.md", "all_results.json", "config.json", "loss_curve.png", "model.safetensors",
     "tokenizer.json", "tokenizer_config.json", "trainer_state.json",
