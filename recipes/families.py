@@ -127,9 +127,10 @@ class Family:
 
 FAMILIES = {
     # Post-LayerNorm: a short warm-up or a high peak lr leaves a small one on the unigram
-    # plateau for good. On an unseen corpus (README "Defaults that leave the plateau"), 300
-    # steps at lr 1e-3 with 6% warm-up ended exactly at the most-frequent-token floor; lr 7e-4
-    # with 30% warm-up and 30% masking reached 2.0x the floor (tests/test_plateau.py).
+    # plateau for good. On an unseen corpus (README "Defaults that leave the plateau"; bf16 on
+    # a 2-core AMD EPYC Zen 4), 300 steps at lr 1e-3 with 6% warm-up ended exactly at the
+    # most-frequent-token floor; lr 7e-4 with 30% warm-up and 30% masking reached 2.0x the
+    # floor (tests/test_plateau.py).
     "roberta": Family(
         RobertaConfig,
         RobertaForMaskedLM,
@@ -146,7 +147,8 @@ FAMILIES = {
         "native",
         extra_fields=(("global_attn_every_n_layers", int),),
         # Pre-LayerNorm trains stably at a higher peak lr; 30% masking is ModernBERT's own rate
-        # (held-out accuracy 0.320 vs 0.309 at 15% after 900 demo steps, bf16).
+        # (held-out accuracy 0.320 vs 0.309 at 15% after 900 demo steps, bf16 on a 2-core AMD
+        # EPYC Zen 4, the demo's earlier held-out set).
         training_defaults={"learning_rate": 1e-3, "mlm_probability": 0.3},
     ),
     # masked LM + next-sentence prediction: recipes/pretrain_bert.py
