@@ -147,7 +147,8 @@ def build_genre_task(
             f"{corpus_dir} holds works recipes/folio.py does not know: {', '.join(unknown)}. "
             "Add each to FOLIO_KIND (with its First Folio kind) or NOT_IN_FOLIO."
         )
-    missing = [w for w in test_works if w not in {stem(f) for f in files} or w not in FOLIO_KIND]
+    present = {stem(f) for f in files}
+    missing = [w for w in test_works if w not in present or w not in FOLIO_KIND]
     if missing:
         raise UserError(
             f"held-out work(s) {', '.join(missing)}: not a First Folio play in {corpus_dir}; "

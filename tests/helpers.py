@@ -37,12 +37,12 @@ def tiny_shape() -> dict:
     return {k: v for k, v in tiny_settings().items() if k in SHAPE_KEYS}
 
 
-def tiny(fixture: str = "mlm", **overrides) -> list[str]:
+def tiny(fixture: str = "mlm", shape: bool = True, **overrides) -> list[str]:
     """`--key value` arguments from the tiny fixture, with `overrides` applied (None drops a
     key); `tiny(shape=False)` leaves out the model shape (continued pretraining takes it from
     the checkpoint)."""
     settings = tiny_settings(fixture)
-    if not overrides.pop("shape", True):
+    if not shape:
         settings = {k: v for k, v in settings.items() if k not in SHAPE_KEYS}
     settings.update(overrides)
     args = []

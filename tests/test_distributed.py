@@ -29,10 +29,10 @@ from recipes.stream_position import POSITION_FILE
 pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skips it
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
-TINY = [
-    "--use_cpu", "true",
-    *tiny(max_seq_length=SEQ, per_device_train_batch_size=BATCH, max_steps=STEPS, eval_steps=8, save_steps=8),
-]  # fmt: skip
+TINY = tiny(
+    use_cpu=True, max_seq_length=SEQ, per_device_train_batch_size=BATCH, max_steps=STEPS,
+    eval_steps=8, save_steps=8,
+)  # fmt: skip
 CHECKSUM = re.compile(r"final weights checksum \(rank (\d+) of (\d+)\): ([0-9a-f]{12})")
 
 

@@ -45,7 +45,7 @@ FAST = [
 ]  # fmt: skip
 PRETRAIN = [
     "--config", "recipes/configs/roberta-tiny.yaml",
-    *tiny(max_steps=6, eval_steps=6, save_steps=6), "--bf16", "false",
+    *tiny(max_steps=6, eval_steps=6, save_steps=6, bf16=False),
 ]  # fmt: skip
 
 

@@ -25,14 +25,11 @@ MAX_STEPS = 20
 # One thread: a model this small gains nothing from two, and on a busy machine OpenMP threads
 # waiting for each other make every step ~10x slower. Both runs of a comparison use it.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-TINY = [
-    *tiny(
-        per_device_eval_batch_size=32, max_steps=MAX_STEPS, eval_steps=100, logging_steps=4,
-        # one loader worker: masks are drawn in another process, and must not depend on it
-        dataloader_num_workers=1,
-    ),
-    "--save_total_limit", "3",
-]  # fmt: skip
+TINY = tiny(
+    per_device_eval_batch_size=32, max_steps=MAX_STEPS, eval_steps=100, logging_steps=4,
+    # one loader worker: masks are drawn in another process, and must not depend on it
+    dataloader_num_workers=1, save_total_limit=3,
+)  # fmt: skip
 
 
 def pretrain_command(out, corpus_files, tokenizer_dir, extra, config="roberta-tiny.yaml"):
