@@ -28,7 +28,6 @@ pytestmark = pytest.mark.slow  # trains in real processes: `make test-fast` skip
 # the shape comes from the checkpoint; masking as set here, not the family default (a fresh
 # model's), so the base run and the continued one mask the held-out blocks alike
 RUN = tiny(shape=False, max_steps=None, mlm_probability=0.15)
-SHAPE = [x for k, v in tiny_shape().items() for x in (f"--{k}", str(v))]
 TINY_SHAPE = tiny_shape()
 WORDS = ["multitudinous", "incarnadine", "the", "Unprofitable", "two words", "---"]
 GOOD = "hf_continue_test_token_for_alice_0123"
@@ -48,7 +47,8 @@ def base(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
     metrics, _ = run_quietly(
         pretrain_mlm.main,
         ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
-        + ["--output_dir", str(out), "--max_steps", "8", "--learning_rate", "2e-3", *SHAPE, *RUN],
+        + ["--output_dir", str(out), "--max_steps", "8", "--learning_rate", "2e-3"]
+        + tiny(max_steps=None, mlm_probability=0.15),  # the base: a model shape of its own
     )
     return out, metrics
 
