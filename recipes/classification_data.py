@@ -7,32 +7,143 @@ the label names are the dataset's own (a ClassLabel's names) or the sorted disti
 Bad input stops with one message that names the file or field and the fix.
 """
 
+import itertools
+import random
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import ClassLabel, load_dataset
 
+from recipes.config import DataSourceArguments
 from recipes.data import BUILDERS, _check_utf8, _load_hub_dataset, resolve_data_files
 from recipes.errors import UserError
 
 
+@dataclass
+class ClassificationDataArguments(DataSourceArguments):
+    """Data for fine-tuning; `text_column` (inherited) holds the (first) text."""
+
+    text_pair_column: str | None = field(
+        default=None,
+        metadata={"help": "Second text of a pair (GLUE mrpc: sentence2); unset: single texts."},
+    )
+    label_column: str = field(default="label", metadata={"help": "Column that holds the label."})
+    group_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column that names each example's source (a play, a document, a page). "
+            "Validation and test shares held out of the training data then take whole sources: "
+            "passages of one play share names, so a same-play validation split scores what was "
+            "memorised and picks overfit checkpoints."
+        },
+    )
+    test_files: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Labelled files to report accuracy on, never used to choose anything. "
+            "Unset: a seeded `test_split_percentage` of the training data."
+        },
+    )
+    train_split: str = field(default="train", metadata={"help": "Hub dataset split to train on."})
+    validation_split: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset split that picks the best checkpoint. Unset: a seeded "
+            "`validation_split_percentage` of the training split."
+        },
+    )
+    test_split: str = field(
+        default="test",
+        metadata={
+            "help": "Hub dataset split to report on (GLUE hides its test labels: use "
+            "`validation`, MNLI `validation_matched`); held out of train if the dataset has none."
+        },
+    )
+    validation_split_percentage: float = field(
+        default=10.0,
+        metadata={"help": "Without validation data, hold out this share of the training data."},
+    )
+    test_split_percentage: float = field(
+        default=10.0,
+        metadata={"help": "Without test data, hold out this share of the training data."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on a seeded random subset of this many examples."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Validate and test on the first N examples of each."}
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train even if output_dir holds a finished model."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.streaming:
+            raise UserError("`streaming` is for pretraining corpora; fine-tuning data is loaded.")
+
+
 def load_classification_data(args, seed: int) -> tuple[dict, list[str]]:
-    """({"train": Dataset, "validation": Dataset}, label names); `args` is a
-    finetune_classification.ClassificationDataArguments."""
+    """({"train", "validation", "test": Dataset}, label names); `args` is a
+    ClassificationDataArguments.
+
+    Three splits, three jobs: train is learnt from, validation picks the best checkpoint (and, in
+    a sweep, the learning rate), test is only reported. Without validation or test data, each is
+    a seeded random share of the training data (not the first rows: labelled files are often
+    sorted by label), so the number reported is never on data that chose anything."""
     raw = _load(args)
     raw = {split: _task_columns(ds, args, where) for split, (ds, where) in raw.items()}
-    if "validation" not in raw:
-        # a seeded random share, not the first rows: labelled files are often sorted by label
-        held = raw["train"].train_test_split(
-            test_size=args.validation_split_percentage / 100, seed=seed
-        )
-        raw = {"train": held["train"], "validation": held["test"]}
+    total = len(raw["train"])
+    for split in ("test", "validation"):
+        if split not in raw:
+            # a share of the training data as it was given: 10% + 10% leave 80% to train on
+            size = max(1, round(total * getattr(args, f"{split}_split_percentage") / 100))
+            raw["train"], raw[split] = _hold_out(raw["train"], size, seed, args.group_column)
+            print(f"{split}: {len(raw[split]):,} examples held out of the training data "
+                  f"(`{split}_split_percentage`; `{split}_files` names them instead)")  # fmt: skip
+    if args.group_column:
+        raw = {split: ds.remove_columns("group") for split, ds in raw.items()}
     if args.max_train_samples is not None:
         n = min(args.max_train_samples, len(raw["train"]))
         raw["train"] = raw["train"].shuffle(seed=seed).select(range(n))
     if args.max_eval_samples is not None:
-        n = min(args.max_eval_samples, len(raw["validation"]))
-        raw["validation"] = raw["validation"].select(range(n))
+        for split in ("validation", "test"):
+            raw[split] = raw[split].select(range(min(args.max_eval_samples, len(raw[split]))))
     return _number_labels(raw, args.label_column)
+
+
+def _hold_out(train, size: int, seed: int, group_column: str | None):
+    """(rest, held out): `size` random examples; with `group_column`, whole groups until they
+    hold at least `size` examples, taken in turn from each label's groups (a group's label: its
+    most frequent), so the held-out labels stay balanced and no group is on both sides."""
+    if not group_column:
+        held = train.train_test_split(test_size=size, seed=seed)
+        return held["train"], held["test"]
+    groups, labels = train["group"], train["label"]
+    members = {}
+    for group, label in zip(groups, labels):
+        members.setdefault(group, Counter())[label] += 1
+    by_label = {}
+    rng = random.Random(seed)
+    for group in rng.sample(sorted(members, key=str), len(members)):
+        by_label.setdefault(members[group].most_common(1)[0][0], []).append(group)
+    turns = [g for row in itertools.zip_longest(*by_label.values()) for g in row if g is not None]
+    chosen, taken = set(), 0
+    for group in turns:
+        if taken >= size:
+            break
+        chosen.add(group)
+        taken += members[group].total()
+    if len(chosen) == len(members):
+        raise UserError(
+            f"`group_column: {group_column}`: the training data has only {len(members)} "
+            "group(s), too few to hold whole ones out; name `validation_files` and `test_files`."
+        )
+    held = [i for i, g in enumerate(groups) if g in chosen]
+    rest = [i for i, g in enumerate(groups) if g not in chosen]
+    return train.select(rest), train.select(held)
 
 
 def _load(args) -> dict:
@@ -57,12 +168,17 @@ def _load(args) -> dict:
     loaded = _load_hub_dataset(args)
     where = f"`dataset_name: {args.dataset_name}` ({args.dataset_config_name or 'default'})"
     out = {}
-    for field, split in [("train_split", args.train_split), ("validation_split", args.validation_split)]:  # fmt: skip
-        if split not in loaded:
-            if field == "validation_split" and split == "validation":
-                continue  # no validation split: held out of train
-            raise UserError(f"{where} has no split `{field}: {split}`; it has {', '.join(loaded)}.")
-        out[field.removesuffix("_split")] = (loaded[split], f"{where}, split {split}")
+    for split in ("train", "validation", "test"):
+        name = getattr(args, f"{split}_split")
+        if name is None:
+            continue  # held out of train
+        if name not in loaded:
+            if split == "test" and name == "test":
+                continue  # the dataset has no test split: held out of train
+            raise UserError(
+                f"{where} has no split `{split}_split: {name}`; it has {', '.join(loaded)}."
+            )
+        out[split] = (loaded[name], f"{where}, split {name}")
     return out
 
 
@@ -70,18 +186,20 @@ def _task_columns(ds, args, where: str):
     columns = {"text": ("text_column", args.text_column), "label": ("label_column", args.label_column)}  # fmt: skip
     if args.text_pair_column:
         columns["text_pair"] = ("text_pair_column", args.text_pair_column)
-    for field, name in columns.values():
+    if args.group_column:
+        columns["group"] = ("group_column", args.group_column)
+    for key, name in columns.values():
         if name not in ds.column_names:
             raise UserError(
-                f"`{field}: {name}` is not a column of {where}; it has {ds.column_names}. "
-                f"Set `{field}` to the column that holds it."
+                f"`{key}: {name}` is not a column of {where}; it has {ds.column_names}. "
+                f"Set `{key}` to the column that holds it."
             )
     ds = ds.select_columns([name for _, name in columns.values()])
     ds = ds.rename_columns({name: new for new, (_, name) in columns.items() if name != new})
-    for column, (field, name) in columns.items():
+    for column, (key, name) in columns.items():
         missing = sum(value is None for value in ds[column])
         if missing:
-            raise UserError(f"{where}: {missing} row(s) have no `{name}` (`{field}`); fill or drop them.")  # fmt: skip
+            raise UserError(f"{where}: {missing} row(s) have no `{name}` (`{key}`); fill or drop them.")  # fmt: skip
     return ds
 
 

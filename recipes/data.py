@@ -129,24 +129,28 @@ def resolve_files(patterns: list[str], field: str) -> list[str]:
 
 
 def resolve_data_files(args) -> dict[str, list[str]]:
-    """{"train": [...], "validation": [...]} from `train_files` and `validation_files`. A file
-    named by both is held out, never trained on: `train_files: ["corpus/*.txt"]` with
-    `validation_files: ["corpus/b.txt"]` trains on the others and evaluates on b.txt."""
+    """{"train": [...], "validation": [...]} from `train_files` and `validation_files` (and
+    "test" from `test_files`, where the arguments have it). A file named by both is held out,
+    never trained on: `train_files: ["corpus/*.txt"]` with `validation_files: ["corpus/b.txt"]`
+    trains on the others and evaluates on b.txt."""
     data_files = {"train": resolve_files(args.train_files, "train_files")}
-    if args.validation_files:
-        held_out = resolve_files(args.validation_files, "validation_files")
-        data_files["validation"] = held_out
+    for split in ("validation", "test"):
+        named = getattr(args, f"{split}_files", None)
+        if not named:
+            continue
+        held_out = resolve_files(named, f"{split}_files")
+        data_files[split] = held_out
         both = {os.path.realpath(f) for f in held_out}
         train = [f for f in data_files["train"] if os.path.realpath(f) not in both]
         if not train:
             raise UserError(
-                "every file of `train_files` is also in `validation_files`: list other files "
-                "to train on, or leave `validation_files` out to hold out a share of train_files."
+                f"every file of `train_files` is also in `{split}_files`: list other files "
+                f"to train on, or leave `{split}_files` out to hold out a share of train_files."
             )
         if len(train) < len(data_files["train"]):
             print(
                 f"{len(data_files['train']) - len(train)} file(s) of train_files are held out "
-                "(named in validation_files), not trained on"
+                f"(named in {split}_files), not trained on"
             )
         data_files["train"] = train
     return data_files

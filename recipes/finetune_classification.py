@@ -4,25 +4,28 @@ weights: does the pretraining pay off?
     python -m recipes.finetune_classification --config recipes/configs/finetune/folio-genre.yaml \
         --model_name_or_path outputs/modernbert-tiny
     python -m recipes.finetune_classification --config recipes/configs/finetune/glue-sst2.yaml \
-        --model_name_or_path outputs/roberta-tiny --from_scratch_control true
+        --model_name_or_path outputs/roberta-tiny --from_scratch_control true --seeds 3
 
 Any masked-LM checkpoint the pretraining recipes write (RoBERTa, BERT, ModernBERT), or a Hub id,
 loads with AutoModelForSequenceClassification: the pretrained encoder plus a new classifier head.
 Single texts or pairs (`text_pair_column`), from csv/jsonl/parquet files with a text and a label
 column or from a Hub dataset (`dataset_name: nyu-mll/glue`, `dataset_config_name: sst2`).
 
-A fine-tuned accuracy means little alone. `from_scratch_control: true` fine-tunes the same
-architecture (AutoConfig of the checkpoint) from random weights with the same tokenizer, data,
-hyperparameters and seed; the gap between the two is what pretraining bought. The majority-class
-baseline (always the training data's most frequent label) is the floor under both.
+Three splits: train, validation (picks each run's best checkpoint and, in a sweep, the learning
+rate) and test (reported, never used to choose). A fine-tuned accuracy means little alone:
+`from_scratch_control: true` fine-tunes the same architecture (AutoConfig of the checkpoint) from
+random weights with the same tokenizer, data and seeds; `seeds`, `label_counts` and
+`sweep_learning_rates` make the comparison a measurement (recipes/learning_curve.py). The
+majority-class baseline (always the training data's most frequent label) is the floor under both.
 
 Reads top to bottom: parse -> seed/output/Hub -> data -> tokenizer + config -> tokenize ->
-fine-tune the pretrained model -> the random-init control -> results, card, push.
+the runs (label counts x seeds x pretrained/control x learning rates) -> summary, model, card,
+push.
 """
 
 import dataclasses
-import json
-import os
+import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,47 +41,14 @@ from transformers import (
 )
 from transformers import logging as hf_logging
 
-from recipes import hub
-from recipes.classification_data import load_classification_data
-from recipes.config import TRAINING_DEFAULTS, DataSourceArguments, parse_config
+from recipes import learning_curve
+from recipes.classification_data import ClassificationDataArguments, load_classification_data
+from recipes.classification_outputs import finish_classification_run
+from recipes.config import TRAINING_DEFAULTS, parse_config
 from recipes.errors import UserError, exit_on_user_error
+from recipes.learning_curve import CONTROL, PRETRAINED, ComparisonArguments
 from recipes.modeling import require_folder_or_hub_id
-from recipes.outputs import FINISHED_MARKER, start_run
-
-
-@dataclass
-class ClassificationDataArguments(DataSourceArguments):
-    """Data for fine-tuning; `text_column` (inherited) holds the (first) text."""
-
-    text_pair_column: str | None = field(
-        default=None,
-        metadata={"help": "Second text of a pair (GLUE mrpc: sentence2); unset: single texts."},
-    )
-    label_column: str = field(default="label", metadata={"help": "Column that holds the label."})
-    train_split: str = field(default="train", metadata={"help": "Hub dataset split to train on."})
-    validation_split: str = field(
-        default="validation",
-        metadata={"help": "Hub dataset split to evaluate on (MNLI: validation_matched)."},
-    )
-    validation_split_percentage: float = field(
-        default=10.0,
-        metadata={"help": "Without validation data, hold out this share of the training data."},
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Train on a seeded random subset of this many examples."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Evaluate on the first N held-out examples."}
-    )
-    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Train even if output_dir holds a finished model."}
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.streaming:
-            raise UserError("`streaming` is for pretraining corpora; fine-tuning data is loaded.")
+from recipes.outputs import start_run
 
 
 @dataclass
@@ -104,6 +74,14 @@ class FinetuneModelArguments:
             "choices": ["auto", "mean", "cls"],
         },
     )
+    classifier_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Peak learning rate of the new classifier head (everything outside the "
+            "encoder); the encoder keeps learning_rate. A head that starts from random weights "
+            "can learn fast while a pretrained encoder moves slowly. Unset: learning_rate."
+        },
+    )
     attn_implementation: str = field(
         default="sdpa",
         metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
@@ -119,6 +97,7 @@ class FinetuneModelArguments:
 
 # Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
 # weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
+# Evaluation and saving follow `evaluations_per_run` (recipes/learning_curve.py), by steps.
 FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
     "output_dir": "outputs/classifier",
     "learning_rate": 1e-4,
@@ -126,8 +105,6 @@ FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
     "num_train_epochs": 3,
     "per_device_train_batch_size": 32,
     "per_device_eval_batch_size": 64,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
     "logging_steps": 10,
     "save_total_limit": 1,
 }
@@ -135,7 +112,12 @@ FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
 
 def parse_args(argv=None):
     return parse_config(
-        [ClassificationDataArguments, FinetuneModelArguments, TrainingArguments],
+        [
+            ClassificationDataArguments,
+            FinetuneModelArguments,
+            ComparisonArguments,
+            TrainingArguments,
+        ],
         argv,
         defaults=FINETUNE_DEFAULTS,
     )
@@ -208,8 +190,9 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
     return tokenizer, config
 
 
-def pretrained_model(path: str, config):
-    """The checkpoint's encoder under a new classifier head; says which weights start fresh."""
+def pretrained_model(path: str, config, quiet: bool = False):
+    """The checkpoint's encoder under a new classifier head; says which weights start fresh
+    (unless `quiet`: every later run loads the same)."""
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report lists the masked-LM head we drop
     try:
@@ -219,17 +202,19 @@ def pretrained_model(path: str, config):
     finally:
         hf_logging.set_verbosity(verbosity)
     fresh = sorted(info["missing_keys"])
-    print(
-        f"{type(model).__name__} from {path}: {model.num_parameters() / 1e6:.1f}M parameters; "
-        f"new (random) weights: {', '.join(fresh) or 'none'}"
-    )
+    if not quiet:
+        print(
+            f"{type(model).__name__} from {path}: {model.num_parameters() / 1e6:.1f}M "
+            f"parameters; new (random) weights: {', '.join(fresh) or 'none'}"
+        )
     return model
 
 
 # ---------------------------------------------------------------------------------- training
-def fine_tune(model, training_args, datasets, tokenizer, num_labels: int, resume_from=None):
-    """Train on datasets["train"] and evaluate on datasets["validation"]; return the Trainer
-    and {train and eval metrics}."""
+def fine_tune(model, training_args, datasets, tokenizer, num_labels: int, head_lr=None):
+    """Train on datasets["train"], keep the checkpoint with the best validation accuracy
+    (unless `eval_strategy: no`), test it once; return the Trainer and {metrics}.
+    `head_lr`: the classifier head's own peak learning rate."""
 
     def compute_metrics(eval_pred):
         preds = np.asarray(eval_pred.predictions).argmax(axis=-1)
@@ -244,23 +229,73 @@ def fine_tune(model, training_args, datasets, tokenizer, num_labels: int, resume
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_metrics,
     )
-    metrics = dict(trainer.train(resume_from_checkpoint=resume_from).metrics)
-    metrics.update(trainer.evaluate())
+    if head_lr is not None:  # Trainer builds the schedule around it: each group keeps its peak
+        trainer.optimizer = optimizer_with_head_lr(trainer, head_lr)
+    metrics = dict(trainer.train().metrics)
+    metrics.update(trainer.evaluate())  # the kept checkpoint's validation scores
+    metrics.update(trainer.evaluate(datasets["test"], metric_key_prefix="test"))
     return trainer, metrics
+
+
+def optimizer_with_head_lr(trainer, head_lr: float):
+    """Trainer's own optimizer (class, betas, weight-decay split), with the parameters outside
+    the encoder (`base_model_prefix`) at `head_lr`."""
+    model, args = trainer.model, trainer.args
+    decay = set(trainer.get_decay_parameter_names(model))
+    encoder = model.base_model_prefix + "."
+    groups = {}
+    for name, param in model.named_parameters():
+        head = not name.startswith(encoder)
+        groups.setdefault((head, name in decay), []).append(param)
+    cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    return cls(
+        [
+            {
+                "params": params,
+                "lr": head_lr if head else args.learning_rate,
+                "weight_decay": args.weight_decay if decays else 0.0,
+            }  # fmt: skip
+            for (head, decays), params in groups.items()
+        ],
+        **kwargs,
+    )
+
+
+def run_arguments(training_args, out: Path, seed: int, lr: float, steps: int, evaluations: int):
+    """One run's TrainingArguments: its seed, rate and length, evaluated `evaluations` times on
+    the validation split, keeping the best checkpoint (model only: runs are not resumed)."""
+    every = max(1, math.ceil(steps / evaluations))
+    selecting = training_args.eval_strategy != "no"
+    return dataclasses.replace(
+        training_args,
+        output_dir=str(out),
+        seed=seed,
+        learning_rate=lr,
+        max_steps=steps,
+        eval_strategy="steps" if selecting else "no",
+        eval_steps=every,
+        save_strategy="steps" if selecting else "no",
+        save_steps=every,
+        save_only_model=True,
+        load_best_model_at_end=selecting,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        push_to_hub=False,
+    )
 
 
 @exit_on_user_error
 def main(argv=None) -> dict:
-    data_args, model_args, training_args = parse_args(argv)
+    data_args, model_args, grid, training_args = parse_args(argv)
     path = model_args.model_name_or_path
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after training) ---------------
-    resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    start_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Data: load, check the columns and labels, label ids --------------------------------
     raw, label_names = load_classification_data(data_args, seed=training_args.seed)
     num_labels = len(label_names)
-    baseline = majority_baseline(raw["train"]["label"], raw["validation"]["label"], num_labels)
+    baseline = majority_baseline(raw["train"]["label"], raw["test"]["label"], num_labels)
 
     # ---- Tokenizer and config from the checkpoint, with this task's labels --------------------
     tokenizer, config = load_pretrained_parts(
@@ -287,191 +322,115 @@ def main(argv=None) -> dict:
         }
     tokenized = {split: ds.rename_column("label", "labels") for split, ds in tokenized.items()}
     sizes = {split: len(ds) for split, ds in tokenized.items()}
-    print(f"{sizes['train']:,} training and {sizes['validation']:,} held-out examples, "
-          f"labels {label_names}")  # fmt: skip
+    print(f"{sizes['train']:,} training, {sizes['validation']:,} validation and "
+          f"{sizes['test']:,} test examples, labels {label_names}")  # fmt: skip
 
-    # ---- Fine-tune the pretrained model -----------------------------------------------------
-    model = pretrained_model(path, config)
-    trainer, metrics = fine_tune(
-        model, training_args, tokenized, tokenizer, num_labels, resume_from
-    )
-    # model + tokenizer, safetensors. `_internal_call`: Trainer would push here with a card of
-    # its own; we push at the end with ours.
-    trainer.save_model(_internal_call=True)
-    results = {**metrics, "train_examples": sizes["train"], "eval_examples": sizes["validation"]}
+    # ---- The runs: label counts x seeds x (pretrained, random init) x learning rates ----------
+    counts = learning_curve.label_counts(grid.label_counts, sizes["train"])
+    rates = learning_curve.learning_rates(grid, training_args.learning_rate)
+    sides = [PRETRAINED] + [CONTROL] * model_args.from_scratch_control
+    seeds = [training_args.seed + k for k in range(grid.seeds)]
+    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    batch *= training_args.world_size
+    out = Path(training_args.output_dir)
+    runs, kept = [], {}  # kept: the saved model's candidates (largest count, first seed)
+    for n in counts:
+        steps = training_args.max_steps
+        if steps <= 0:
+            steps = learning_curve.run_steps(
+                n, batch, training_args.num_train_epochs, grid.min_train_steps
+            )
+        for seed in seeds:
+            # the same n examples for both sides and every rate, a different draw per seed
+            subset = dict(tokenized, train=tokenized["train"].shuffle(seed=seed).select(range(n)))
+            for side in sides:
+                for lr in rates[side]:
+                    run_dir = out / "_runs" / f"{side.replace(' ', '-')}-{n}-{lr:g}-{seed}"
+                    args = run_arguments(
+                        training_args, run_dir, seed, lr, steps, grid.evaluations_per_run
+                    )
+                    set_seed(seed)  # the new classifier head (and the control) start alike
+                    model = (
+                        pretrained_model(path, config, quiet=bool(runs))
+                        if side == PRETRAINED
+                        else AutoModelForSequenceClassification.from_config(config)
+                    )
+                    trainer, metrics = fine_tune(
+                        model, args, subset, tokenizer, num_labels,
+                        model_args.classifier_learning_rate,
+                    )  # fmt: skip
+                    shutil.rmtree(run_dir, ignore_errors=True)  # its checkpoints: used, done
+                    run = {"side": side, "labels": n, "seed": seed, "learning_rate": lr,
+                           "steps": steps, **metrics}  # fmt: skip
+                    run["validation_accuracy"] = metrics.get("eval_accuracy", float("nan"))
+                    runs.append(run)
+                    print(f"{side}: {n:,} labels, lr {lr:g}, seed {seed}, {steps} steps: "
+                          f"validation {run['validation_accuracy']:.3f}, "
+                          f"test {metrics['test_accuracy']:.3f}")  # fmt: skip
+                    if n == counts[-1] and seed == seeds[0]:
+                        kept[(side, lr)] = (trainer, trainer.state.log_history)
+
+    # ---- Summary: per label count, each side's kept rate, mean and spread; the difference ----
+    rows = learning_curve.summarize(runs, sides)
+    top = rows[-1]
+    results = {
+        "test_accuracy": top[PRETRAINED]["mean"],
+        "train_examples": sizes["train"],
+        "validation_examples": sizes["validation"],
+        "test_examples": sizes["test"],
+        "seeds": seeds,
+        "learning_curve": rows,
+        "runs": [{k: v for k, v in r.items() if not k.startswith("train_")} for r in runs],
+    }
+    if "f1" in top[PRETRAINED]:
+        results["test_f1"] = top[PRETRAINED]["f1"]
+    if CONTROL in top:
+        results["control_test_accuracy"] = top[CONTROL]["mean"]
+        results["test_accuracy_difference"] = top["difference"]
+        results["test_accuracy_difference_se"] = top["difference_se"]
     results |= {f"majority_baseline_{k}": v for k, v in baseline.items() if k != "label"}
     results["majority_label"] = label_names[baseline["label"]]
-    histories = {"pretrained": trainer.state.log_history}
+    floor = (f"always '{results['majority_label']}' (the most frequent training label): "
+             f"{results['majority_baseline_accuracy']:.3f}")  # fmt: skip
+    print(f"test accuracy on {sizes['test']:,} examples:")
+    print(learning_curve.text_table(rows, len(seeds), floor))
+    print(summary_line(results, path, top))
 
-    # ---- The control: same architecture, random weights, everything else the same -----------
-    if model_args.from_scratch_control:
-        control_args = dataclasses.replace(
-            training_args,
-            output_dir=str(Path(training_args.output_dir) / "_control"),  # "_*": never pushed
-            save_strategy="no",
-            push_to_hub=False,
-        )
-        set_seed(training_args.seed)
-        control = AutoModelForSequenceClassification.from_config(config)
-        control_trainer, control_metrics = fine_tune(
-            control, control_args, tokenized, tokenizer, num_labels
-        )
-        results |= {f"control_{k}": v for k, v in control_metrics.items()}
-        histories["random init"] = control_trainer.state.log_history
-
-    print(summary_line(results, path))
+    # ---- The model: pretrained, most labels, first seed, the kept rate ----------------------
+    trainer, history = kept[(PRETRAINED, top[PRETRAINED]["learning_rate"])]
+    # `_internal_call`: Trainer would push here with a card of its own; we push ours at the end
+    trainer.save_model(str(out), _internal_call=True)
+    histories = {PRETRAINED: history}
+    if CONTROL in top:
+        histories[CONTROL] = kept[(CONTROL, top[CONTROL]["learning_rate"])][1]
     if not trainer.is_world_process_zero():
         return results
-    return finish_classification_run(trainer, results, histories, data_args, path, label_names)
+    shutil.rmtree(out / "_runs", ignore_errors=True)
+    return finish_classification_run(
+        trainer, training_args, results, histories, data_args, path, label_names
+    )
 
 
-def summary_line(results: dict, path: str) -> str:
-    line = f"held-out accuracy {_scores(results, 'eval_')} fine-tuned from {path}"
-    if "control_eval_accuracy" in results:
-        line += f" vs {_scores(results, 'control_eval_')} from random weights (same architecture and steps)"
-    return line + (
-        f" vs {_scores(results, 'majority_baseline_')} for always predicting "
+def summary_line(results: dict, path: str, top: dict) -> str:
+    n = f"{top['labels']:,} labels"
+    line = f"test accuracy {_side(top[PRETRAINED])} fine-tuned from {path} ({n})"
+    if CONTROL in top:
+        line += f" vs {_side(top[CONTROL])} from random weights (same architecture and data)"
+    majority = {"mean": results["majority_baseline_accuracy"], "std": None}
+    if "majority_baseline_f1" in results:
+        majority["f1"] = results["majority_baseline_f1"]
+    line += (
+        f" vs {_side(majority)} for always predicting "
         f"'{results['majority_label']}' (the most frequent training label)"
     )
+    if CONTROL in top:
+        line += f"; pretraining: {learning_curve.difference_text(top)}"
+    return line
 
 
-# ---------------------------------------------------------------------------------- outputs
-def finish_classification_run(trainer, results, histories, data_args, base, label_names) -> dict:
-    """Loss curves, card, trainer state, all_results.json (last: the run is finished), push."""
-    args = trainer.args
-    out = Path(args.output_dir)
-    curve = plot_fine_tuning(histories, out / "loss_curve.png", title=out.name)
-    trainer.state.save_to_json(str(out / "trainer_state.json"))
-    hyper = {
-        "max_seq_length": data_args.max_seq_length,
-        "learning_rate": args.learning_rate,
-        "global_batch_size": args.per_device_train_batch_size
-        * args.gradient_accumulation_steps
-        * args.world_size,
-        "epochs": args.num_train_epochs if args.max_steps <= 0 else None,
-        "max_steps": trainer.state.max_steps,
-        "warmup_steps": args.warmup_steps,
-        "weight_decay": args.weight_decay,
-        "seed": args.seed,
-        "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
-    }
-    repo_id = args.hub_model_id or out.name
-    card = classification_card(repo_id, base, results, hyper, data_args, label_names, curve)
-    card.save(out / "README.md")
-    (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    if args.push_to_hub:
-        url = hub.push_folder(out, args.hub_model_id, commit_message="End of fine-tuning")
-        print(f"Pushed to {url}")
-    return results
-
-
-def plot_fine_tuning(histories: dict, path: Path, title: str) -> Path | None:
-    """Train and held-out loss against step, one colour per run (pretrained, random init)."""
-    import matplotlib  # ~1 s to import: only here
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for (name, history), color in zip(histories.items(), ["tab:blue", "tab:gray"]):
-        train = [(e["step"], e["loss"]) for e in history if "loss" in e]
-        evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
-        if train:
-            ax.plot(*zip(*train), color=color, linewidth=1.0, label=f"{name}: train")
-        if evals:
-            ax.plot(*zip(*evals), "o--", color=color, label=f"{name}: held-out")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("classification cross-entropy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def classification_card(repo_id, base, results, hyper, data_args, label_names, curve):
-    """A text-classification model card: the results next to the control and the baseline, and
-    the checkpoint it was fine-tuned from."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    dataset = data_args.dataset_name or "custom"
-    eval_results = [
-        EvalResult(
-            task_type="text-classification",
-            dataset_type=dataset,
-            dataset_name=data_args.dataset_config_name or dataset,
-            metric_type=key,
-            metric_value=round(float(results[f"eval_{key}"]), 4),
-        )
-        for key in ("accuracy", "f1")
-        if f"eval_{key}" in results
-    ]
-    on_hub = not os.path.isdir(base)  # base_model must name a Hub repo, not a local folder
-    data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="text-classification",
-        tags=["text-classification"],
-        base_model=base if on_hub else None,
-        datasets=[data_args.dataset_name] if data_args.dataset_name else None,
-        model_name=repo_id.split("/")[-1],
-        eval_results=eval_results or None,
-    )
-    rows = {"fine-tuned from the pretrained model": _scores(results, "eval_")}
-    if "control_eval_accuracy" in results:
-        rows["fine-tuned from random weights (same architecture)"] = _scores(
-            results, "control_eval_"
-        )
-    rows[f"always '{results['majority_label']}' (majority)"] = _scores(
-        results, "majority_baseline_"
-    )
-    source = data_args.dataset_name or ", ".join(data_args.train_files)
-    if data_args.dataset_config_name:
-        source += f" ({data_args.dataset_config_name})"
-    sections = [
-        f"# {repo_id.split('/')[-1]}",
-        f"A text classifier with labels {', '.join(label_names)}.",
-        "## Fine-tuned from",
-        f"Fine-tuned from `{base}`{_base_summary(base)}",
-        "## Does the pretraining pay off?",
-        f"Held-out accuracy on {results['eval_examples']:,} examples:",
-        hub._table(("model", "accuracy"), rows),
-        "## Training data",
-        f"{source}: {results['train_examples']:,} training examples.",
-        "## Training hyperparameters",
-        hub._table(("Hyperparameter", "Value"), {k: v for k, v in hyper.items() if v is not None}),
-    ]
-    if curve is not None:
-        sections += ["## Loss curve", f"![Fine-tuning loss]({Path(curve).name})"]
-    sections += [
-        "## How to use",
-        "```python\nfrom transformers import pipeline\n\n"
-        f'classify = pipeline("text-classification", model="{repo_id}")\n'
-        'print(classify("..."))  # a pair: classify({"text": "...", "text_pair": "..."})\n```',
-    ]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
-
-
-def _scores(results: dict, prefix: str) -> str:
-    text = f"{results[f'{prefix}accuracy']:.3f}"
-    return text if f"{prefix}f1" not in results else f"{text} (F1 {results[f'{prefix}f1']:.3f})"
-
-
-def _base_summary(base: str) -> str:
-    """What the base checkpoint's own all_results.json says about its pretraining, if local."""
-    path = Path(base) / FINISHED_MARKER
-    if not path.is_file():
-        return "."
-    pre = json.loads(path.read_text())
-    parts = []
-    if "eval_accuracy" in pre:
-        parts.append(f"held-out masked-token accuracy {pre['eval_accuracy']:.3f}")
-    if "perplexity" in pre:
-        parts.append(f"perplexity {pre['perplexity']:.1f}")
-    if "train_tokens" in pre:
-        parts.append(f"{pre['train_tokens']:,} tokens seen")
-    return ", pretrained from scratch with masked-LM" + (f": {', '.join(parts)}." if parts else ".")
+def _side(side: dict) -> str:
+    text = learning_curve._pm(side)
+    return text if "f1" not in side else f"{text} (F1 {side['f1']:.3f})"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import random
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -104,7 +105,7 @@ def finetune(model, data: dict, out: Path, *extra: str) -> dict:
     return ft.main(
         FAST
         + ["--model_name_or_path", str(model), "--output_dir", str(out)]
-        + ["--train_files", str(data["train"]), "--validation_files", str(data["test"])]
+        + ["--train_files", str(data["train"]), "--test_files", str(data["test"])]
         + list(extra)
     )
 
@@ -122,7 +123,7 @@ def pushed(tmp_path_factory, pretrained, labelled):
         run = run_module(
             "recipes.finetune_classification", *FAST,
             "--model_name_or_path", str(pretrained), "--output_dir", str(root / "genre"),
-            "--train_files", str(single["train"]), "--validation_files", str(single["test"]),
+            "--train_files", str(single["train"]), "--test_files", str(single["test"]),
             "--text_column", "line", "--label_column", "kind", "--from_scratch_control", "true",
             "--push_to_hub", "true",
             env={"HF_ENDPOINT": hub.url, "HF_TOKEN": GOOD, "HF_HOME": str(root / "hf_home"),
@@ -135,18 +136,25 @@ def pushed(tmp_path_factory, pretrained, labelled):
 def test_single_texts_report_pretrained_control_and_majority(pushed):
     out, run, _ = pushed
     results = json.loads((out / "all_results.json").read_text())
-    for prefix in ("eval_", "control_eval_"):
-        assert 0.0 <= results[f"{prefix}accuracy"] <= 1.0
-        assert results[f"{prefix}loss"] > 0
-        assert f"{prefix}f1" in results  # two classes
+    [row] = results["learning_curve"]
+    for prefix, side in (("", "pretrained"), ("control_", "random init")):
+        assert 0.0 <= results[f"{prefix}test_accuracy"] <= 1.0
+        assert row[side]["accuracy"] == [results[f"{prefix}test_accuracy"]]  # one seed
+        assert "f1" in row[side]  # two classes
+    assert results["test_accuracy_difference"] == pytest.approx(
+        results["test_accuracy"] - results["control_test_accuracy"]
+    )
     assert results["majority_label"] == "play"
-    assert results["majority_baseline_accuracy"] == pytest.approx(30 / 48)
+    assert results["majority_baseline_accuracy"] == pytest.approx(30 / 48)  # on the test file
     assert results["majority_baseline_f1"] == 0.0  # "play" is label 0: never predicts class 1
-    assert results["train_examples"] == 96 and results["eval_examples"] == 48
-    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("held-out accuracy"))
-    assert f"{results['eval_accuracy']:.3f}" in line
-    assert f"{results['control_eval_accuracy']:.3f} (F1" in line and "random weights" in line
+    # 96 training rows: a seeded 10% (10) is the validation split, the test file is the test set
+    assert (results["train_examples"], results["validation_examples"]) == (86, 10)
+    assert results["test_examples"] == 48 and row["labels"] == 86
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("test accuracy 0"))
+    assert f"{results['test_accuracy']:.3f} (F1" in line and "(86 labels)" in line
+    assert f"{results['control_test_accuracy']:.3f} (F1" in line and "random weights" in line
     assert "0.625 (F1 0.000) for always predicting 'play'" in line
+    assert "(one seed: no standard error)" in line
 
 
 def test_saved_classifier_reloads_with_pipeline(pushed, pretrained):
@@ -175,7 +183,9 @@ def test_card_and_push(pushed, pretrained):
     assert "pipeline_tag: text-classification" in card
     assert f"## Fine-tuned from\n\nFine-tuned from `{pretrained}`" in card
     assert "masked-token accuracy" in card  # from the base model's own all_results.json
-    assert "fine-tuned from random weights" in card and "always 'play' (majority)" in card
+    assert "as the control, from random weights (same architecture)" in card
+    assert "Always 'play' (the most frequent training label) scores 0.625." in card
+    assert "learning_curve.png" in files and "![Learning curve](learning_curve.png)" in card
 
 
 # ------------------------------------------------------------------------ pairs, the control
@@ -275,10 +285,12 @@ def test_hub_dataset_glue_schema_with_modernbert_and_bert(
     results = ft.main(
         FAST + columns
         + ["--model_name_or_path", str(model), "--output_dir", str(out)]
-        + ["--dataset_name", str(glue), "--dataset_config_name", task]
+        + ["--dataset_name", str(glue), "--dataset_config_name", task, "--test_split", "validation"]
     )  # fmt: skip
-    assert results["eval_examples"] == 8 and results["train_examples"] == 24
-    assert "eval_f1" in results and 0 <= results["eval_accuracy"] <= 1
+    # GLUE's validation split is the test set (its test labels are hidden); validation is a
+    # seeded 10% of train: 24 -> 2 held out, 22 trained on
+    assert results["test_examples"] == 8 and results["train_examples"] == 22
+    assert "test_f1" in results and 0 <= results["test_accuracy"] <= 1
     config = json.loads((out / "config.json").read_text())
     names = ["negative", "positive"] if task == "sst2" else ["not_equivalent", "equivalent"]
     assert config["id2label"] == {"0": names[0], "1": names[1]}
@@ -296,7 +308,7 @@ def bad(tmp_path, labelled, bpe_tokenizer_dir):
     def run(*extra, train=None, model=bpe_tokenizer_dir):
         argv = FAST + ["--model_name_or_path", str(model), "--output_dir", str(tmp_path / "o")]
         argv += ["--train_files", str(train or single["train"])]
-        argv += ["--validation_files", str(single["test"])] if train is None else []
+        argv += ["--test_files", str(single["test"])] if train is None else []
         with pytest.raises(UserError) as err:
             ft.main.__wrapped__(argv + ["--text_column", "line", "--label_column", "kind", *extra])
         return str(err.value)
@@ -342,8 +354,10 @@ def test_a_hub_split_that_does_not_exist(tmp_path, bpe_tokenizer_dir):
 )
 def test_every_finetune_config_parses(path):
     assert path.read_text().startswith("#"), "configs open with a comment"
-    data, model, training = ft.parse_args(["--config", str(path), "--model_name_or_path", "m"])
-    assert data.label_column and training.learning_rate > 0
+    data, model, grid, training = ft.parse_args(
+        ["--config", str(path), "--model_name_or_path", "m"]
+    )
+    assert data.label_column and training.learning_rate > 0 and grid.seeds >= 1
 
 
 # ------------------------------------------------------------------------ the Folio genre task
@@ -441,3 +455,125 @@ def test_classifier_pooling_is_mean_for_modernbert_and_refused_where_there_is_no
         set_classifier_pooling(config, "auto")  # the first-token head, as it is
         with pytest.raises(UserError, match="Leave `classifier_pooling` at auto"):
             set_classifier_pooling(config, "mean")
+
+
+# ------------------------------------------------------------------------ pretrained vs control
+@pytest.fixture(scope="module")
+def pretrained_modernbert(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
+    """A tiny ModernBERT, pretrained for a few steps by the real recipe."""
+    from recipes import pretrain_mlm
+
+    out = tmp_path_factory.mktemp("ft") / "modernbert"
+    pretrain_mlm.main(
+        ["--config", "recipes/configs/modernbert-tiny.yaml"]
+        + tiny(max_steps=6, eval_steps=6, save_steps=6, bf16=False)
+        + ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
+        + ["--output_dir", str(out)]
+    )
+    return out
+
+
+def spy_on_runs(monkeypatch) -> list[dict]:
+    """Record each fine-tuning run as the recipe starts it: its arguments, its training data
+    and a copy of its weights before the first step."""
+    runs, original = [], ft.fine_tune
+
+    def spy(model, args, datasets, *rest, **kwargs):
+        runs.append({
+            "args": args, "train": datasets["train"], "prefix": model.base_model_prefix,
+            "weights": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        })  # fmt: skip
+        return original(model, args, datasets, *rest, **kwargs)
+
+    monkeypatch.setattr(ft, "fine_tune", spy)
+    return runs
+
+
+@pytest.mark.parametrize("checkpoint", ["pretrained", "pretrained_modernbert"])
+def test_the_pretrained_encoder_reaches_the_classifier_and_the_control_shares_none(
+    checkpoint, request, labelled, tmp_path, monkeypatch
+):
+    path = request.getfixturevalue(checkpoint)
+    runs = spy_on_runs(monkeypatch)
+    single, _ = labelled
+    finetune(path, single, tmp_path / "ft", "--text_column", "line", "--label_column", "kind",
+             "--from_scratch_control", "true")  # fmt: skip
+    (pre, control) = runs
+    assert "random-init" in control["args"].output_dir
+    base = load_file(path / "model.safetensors")
+    prefix = pre["prefix"] + "."
+    encoder = {k for k in pre["weights"] if k.startswith(prefix)}
+    # every encoder tensor of the checkpoint, and nothing else, is what the classifier starts from
+    assert encoder == {k for k in base if k.startswith(prefix)} and len(encoder) > 10
+    assert [k for k in encoder if not torch.equal(pre["weights"][k], base[k])] == []
+    assert [k for k in encoder if torch.equal(control["weights"][k], base[k])] == []
+
+
+def test_seeds_label_counts_and_a_sweep_choose_on_validation_and_report_test(
+    pretrained, labelled, tmp_path, monkeypatch
+):
+    single, _ = labelled
+    runs = spy_on_runs(monkeypatch)
+    out = tmp_path / "curve"
+    results = finetune(
+        pretrained, single, out, "--text_column", "line", "--label_column", "kind",
+        "--from_scratch_control", "true", "--label_counts", "8", "40", "--seeds", "2",
+        "--sweep_learning_rates", "0", "3e-3", "--eval_strategy", "steps",
+        "--evaluations_per_run", "2", "--classifier_learning_rate", "1e-2",
+    )  # fmt: skip
+    assert len(runs) == len(results["runs"]) == 2 * 2 * 2 * 2  # counts x seeds x sides x rates
+    # every run keeps its best validation checkpoint; validation is never the test file
+    assert all(r["args"].load_best_model_at_end for r in runs)
+    assert {r["args"].metric_for_best_model for r in runs} == {"accuracy"}
+    # the same examples for both sides and both rates at one seed; another draw per seed
+    draws = {}
+    for r in runs:
+        seed, n = r["args"].seed, len(r["train"])
+        draws.setdefault((n, seed), set()).add(tuple(map(tuple, r["train"]["input_ids"])))
+    assert sorted(draws) == [(8, 42), (8, 43), (40, 42), (40, 43)]
+    assert all(len(d) == 1 for d in draws.values())
+    assert draws[(8, 42)] != draws[(8, 43)]
+    rows = results["learning_curve"]
+    assert [row["labels"] for row in rows] == [8, 40]
+    for row in rows:
+        for side in ("pretrained", "random init"):
+            mine = [
+                r for r in results["runs"] if r["labels"] == row["labels"] and r["side"] == side
+            ]
+            by_rate = {lr: [r for r in mine if r["learning_rate"] == lr] for lr in (0.0, 3e-3)}
+            best = max(by_rate, key=lambda lr: np.mean([r["validation_accuracy"] for r in by_rate[lr]]))  # fmt: skip
+            kept = row[side]
+            assert kept["learning_rate"] == best  # chosen on validation, not on test
+            assert kept["accuracy"] == [r["test_accuracy"] for r in by_rate[best]]
+            assert kept["std"] == pytest.approx(np.std(kept["accuracy"], ddof=1))
+        p, c = row["pretrained"], row["random init"]
+        assert row["difference"] == pytest.approx(p["mean"] - c["mean"])
+        assert row["difference_se"] == pytest.approx(np.sqrt((p["std"] ** 2 + c["std"] ** 2) / 2))
+    assert results["test_accuracy"] == rows[-1]["pretrained"]["mean"]
+    assert (out / "learning_curve.png").stat().st_size > 10_000
+    assert not (out / "_runs").exists()
+    card = (out / "README.md").read_text()
+    assert "| labels | pretrained (mean ± sd over 2 seeds) |" in card
+    assert "![Learning curve](learning_curve.png)" in card
+    [prediction] = pipeline("text-classification", model=str(out))("When shall we three meet?")
+    assert prediction["label"] in {"play", "sonnet"}
+
+
+def test_the_head_learns_at_its_own_rate_and_the_encoder_at_learning_rate(
+    pretrained, labelled, tmp_path
+):
+    single, _ = labelled
+    data, model_args, _, training = ft.parse_args(
+        FAST + ["--model_name_or_path", str(pretrained), "--output_dir", str(tmp_path)]
+        + ["--train_files", str(single["train"]), "--learning_rate", "1e-4"]
+    )  # fmt: skip
+    tokenizer, config = ft.load_pretrained_parts(str(pretrained), ["a", "b"], 32, "sdpa")
+    model = ft.pretrained_model(str(pretrained), config)
+    trainer = ft.Trainer(model=model, args=training)
+    optimizer = ft.optimizer_with_head_lr(trainer, 3e-3)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    for name, param in model.named_parameters():
+        assert rate[id(param)] == (1e-4 if name.startswith("roberta.") else 3e-3), name
+        assert decay[id(param)] == (0.0 if "bias" in name or "LayerNorm" in name else 0.1), name
+    assert len(rate) == len(list(model.parameters()))

@@ -1,0 +1,217 @@
+"""Pretrained vs random weights, as a measurement: several seeds, several label counts, each side
+with its own learning rate, picked on the validation split, reported on the test split.
+
+One fine-tuning run says little: on a few thousand examples two seeds of the same run differ by
+0.01-0.03 accuracy, as much as the gap people read as "pretraining helped". So the comparison is
+a grid: label counts (the learning curve: pretraining matters most where labels are few) x seeds
+x {pretrained, random init} x learning rates (`sweep_learning_rates`, optional). Each cell is
+summarised as mean and spread over seeds, and the difference between the sides gets its standard
+error, so "+0.01" and "+0.10 (6 standard errors)" read differently.
+
+`recipes/finetune_classification.py` runs the grid; this module holds its settings, plans it,
+summarises it and draws it.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recipes.errors import UserError
+
+PRETRAINED, CONTROL = "pretrained", "random init"
+
+
+@dataclass
+class ComparisonArguments:
+    """How many runs, on how many labels, at which learning rates."""
+
+    seeds: int = field(
+        default=1,
+        metadata={
+            "help": "Fine-tune each side this many times, seeds seed, seed+1, ...; results give "
+            "the mean, the spread and the standard error of the difference (3 or more for a "
+            "comparison; 1 to just fine-tune)."
+        },
+    )
+    label_counts: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "The learning curve: fine-tune on this many labelled examples each (a seeded "
+            "random subset per seed, the same for both sides), e.g. 64 256 1000. A count at or "
+            "above the training split's size uses all of it. Unset: all."
+        },
+    )
+    control_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "The random-init control's own peak learning rate (random weights take "
+            "larger steps than a pretrained encoder should). Unset: learning_rate."
+        },
+    )
+    sweep_learning_rates: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Try each of these peak learning rates on each side and label count, and "
+            "keep, per side and count, the one with the best mean validation accuracy over the "
+            "seeds; test accuracy is reported for the kept one only. Unset: no sweep."
+        },
+    )
+    evaluations_per_run: int = field(
+        default=5,
+        metadata={
+            "help": "Evaluate each run on the validation split this many times, evenly spaced, "
+            "and keep the best checkpoint (load_best_model_at_end); it is then tested once."
+        },
+    )
+    min_train_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Train each run at least this many optimizer steps: 64 labels x 10 epochs "
+            "at batch 32 would be 20 steps, too few to learn from."
+        },
+    )
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise UserError(f"`seeds: {self.seeds}`: fine-tune at least once (seeds >= 1).")
+        if self.label_counts and min(self.label_counts) < 1:
+            raise UserError(f"`label_counts: {self.label_counts}`: counts must be >= 1.")
+        if self.evaluations_per_run < 1:
+            raise UserError("`evaluations_per_run` must be >= 1.")
+
+
+def label_counts(requested: list[int] | None, available: int) -> list[int]:
+    """The learning curve's x values: sorted, at most the training split's size, no repeats."""
+    return sorted({min(n, available) for n in requested or [available]})
+
+
+def learning_rates(args: ComparisonArguments, learning_rate: float) -> dict[str, list[float]]:
+    """Learning rates each side tries: the sweep's, or its one rate."""
+    if args.sweep_learning_rates:
+        rates = sorted(set(args.sweep_learning_rates))
+        return {PRETRAINED: rates, CONTROL: rates}
+    return {PRETRAINED: [learning_rate], CONTROL: [args.control_learning_rate or learning_rate]}
+
+
+def run_steps(examples: int, batch: int, epochs: float, min_steps: int) -> int:
+    """Optimizer steps for one run: `epochs` passes over `examples`, at least `min_steps`."""
+    return max(math.ceil(math.ceil(examples / batch) * epochs), min_steps, 1)
+
+
+# ------------------------------------------------------------------------------ summary
+def summarize(runs: list[dict], sides: list[str]) -> list[dict]:
+    """One row per label count: per side the kept learning rate (best mean validation
+    accuracy), its test accuracies over seeds, mean and standard deviation; and the difference
+    pretrained - control with its standard error, sqrt(sd_p^2 / k + sd_c^2 / k)."""
+    rows = []
+    for n in sorted({r["labels"] for r in runs}):
+        row = {"labels": n}
+        for side in sides:
+            mine = [r for r in runs if r["labels"] == n and r["side"] == side]
+            by_rate = {}
+            for r in mine:
+                by_rate.setdefault(r["learning_rate"], []).append(r)
+            rate = max(by_rate, key=lambda lr: np.mean([r["validation_accuracy"] for r in by_rate[lr]]))  # fmt: skip
+            kept = by_rate[rate]
+            accuracy = [r["test_accuracy"] for r in kept]
+            row[side] = {
+                "learning_rate": rate,
+                "validation_accuracy": float(np.mean([r["validation_accuracy"] for r in kept])),
+                "accuracy": accuracy,
+                "mean": float(np.mean(accuracy)),
+                "std": float(np.std(accuracy, ddof=1)) if len(accuracy) > 1 else None,
+                **(
+                    {"f1": float(np.mean([r["test_f1"] for r in kept]))}
+                    if "test_f1" in kept[0]
+                    else {}
+                ),  # fmt: skip
+            }
+        if CONTROL in row and PRETRAINED in row:
+            p, c = row[PRETRAINED], row[CONTROL]
+            row["difference"] = p["mean"] - c["mean"]
+            k = len(p["accuracy"])
+            row["difference_se"] = (
+                math.sqrt((p["std"] ** 2 + c["std"] ** 2) / k) if p["std"] is not None else None
+            )
+        rows.append(row)
+    return rows
+
+
+def _pm(side: dict) -> str:
+    return f"{side['mean']:.3f}" + (f" ± {side['std']:.3f}" if side["std"] is not None else "")
+
+
+def difference_text(row: dict) -> str:
+    """'+0.081 (5.2 standard errors)', or the difference alone with one seed."""
+    text = f"{row['difference']:+.3f}"
+    se = row.get("difference_se")
+    if se is None:
+        return text + " (one seed: no standard error)"
+    return text + (f" ({row['difference'] / se:.1f} standard errors)" if se > 0 else " (SE 0)")
+
+
+def table(rows: list[dict], seeds: int) -> tuple[list[str], list[list[str]]]:
+    """Header and cells: labels, each side's mean ± sd (its learning rate), the difference."""
+    sides = [s for s in (PRETRAINED, CONTROL) if s in rows[0]]
+    header = ["labels"] + [f"{s} (mean ± sd over {seeds} seed{'s' * (seeds > 1)})" for s in sides]
+    if len(sides) == 2:
+        header.append("difference")
+    cells = []
+    for row in rows:
+        line = [f"{row['labels']:,}"]
+        line += [f"{_pm(row[s])} (lr {row[s]['learning_rate']:g})" for s in sides]
+        if len(sides) == 2:
+            line.append(difference_text(row))
+        cells.append(line)
+    return header, cells
+
+
+def text_table(rows: list[dict], seeds: int, floor: str) -> str:
+    header, cells = table(rows, seeds)
+    widths = [max(len(x) for x in col) for col in zip(header, *cells)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [header, *cells]]
+    return "\n".join(lines + [floor])
+
+
+def markdown_table(rows: list[dict], seeds: int) -> str:
+    header, cells = table(rows, seeds)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+
+
+# ------------------------------------------------------------------------------ plot
+def plot_learning_curve(rows: list[dict], majority: float, path: Path, title: str) -> Path:
+    """Test accuracy against labelled examples (log scale): each side's mean with its
+    standard deviation over seeds as error bars and every seed as a dot; the majority floor."""
+    import matplotlib  # ~1 s to import: only here
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    xs = [row["labels"] for row in rows]
+    for side, colour in ((PRETRAINED, "tab:blue"), (CONTROL, "tab:gray")):
+        if side not in rows[0]:
+            continue
+        means = [row[side]["mean"] for row in rows]
+        spread = [row[side]["std"] or 0.0 for row in rows]
+        ax.errorbar(xs, means, yerr=spread, fmt="o-", color=colour, capsize=3, label=side)
+        for x, row in zip(xs, rows):
+            ax.scatter([x] * len(row[side]["accuracy"]), row[side]["accuracy"], s=9,
+                       color=colour, alpha=0.45)  # fmt: skip
+    ax.axhline(majority, linestyle="--", color="tab:red", alpha=0.7,
+               label=f"majority label: {majority:.3f}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
