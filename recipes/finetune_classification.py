@@ -346,6 +346,7 @@ def main(argv=None) -> dict:
             for side in sides:
                 for lr in rates[side]:
                     run_dir = out / "_runs" / f"{side.replace(' ', '-')}-{n}-{lr:g}-{seed}"
+                    shutil.rmtree(run_dir, ignore_errors=True)  # a killed command's leftovers
                     args = run_arguments(
                         training_args, run_dir, seed, lr, steps, grid.evaluations_per_run
                     )
@@ -367,8 +368,9 @@ def main(argv=None) -> dict:
                     print(f"{side}: {n:,} labels, lr {lr:g}, seed {seed}, {steps} steps: "
                           f"validation {run['validation_accuracy']:.3f}, "
                           f"test {metrics['test_accuracy']:.3f}")  # fmt: skip
-                    if n == counts[-1] and seed == seeds[0]:
-                        kept[(side, lr)] = (trainer, trainer.state.log_history)
+                    if n == counts[-1] and seed == seeds[0]:  # the control: its curve only
+                        model_kept = trainer if side == PRETRAINED else None
+                        kept[(side, lr)] = (model_kept, trainer.state.log_history)
 
     # ---- Summary: per label count, each side's kept rate, mean and spread; the difference ----
     rows = learning_curve.summarize(runs, sides)

@@ -8,13 +8,12 @@ x {pretrained, random init} x learning rates (`sweep_learning_rates`, optional).
 summarised as mean and spread over seeds, and the difference between the sides gets its standard
 error, so "+0.01" and "+0.10 (6 standard errors)" read differently.
 
-`recipes/finetune_classification.py` runs the grid; this module holds its settings, plans it,
-summarises it and draws it.
+`recipes/finetune_classification.py` runs the grid; this module holds its settings, plans it
+and summarises it (`recipes/classification_outputs.py` draws it).
 """
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -179,39 +178,3 @@ def markdown_table(rows: list[dict], seeds: int) -> str:
     header, cells = table(rows, seeds)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-
-
-# ------------------------------------------------------------------------------ plot
-def plot_learning_curve(rows: list[dict], majority: float, path: Path, title: str) -> Path:
-    """Test accuracy against labelled examples (log scale): each side's mean with its
-    standard deviation over seeds as error bars and every seed as a dot; the majority floor."""
-    import matplotlib  # ~1 s to import: only here
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    xs = [row["labels"] for row in rows]
-    for side, colour in ((PRETRAINED, "tab:blue"), (CONTROL, "tab:gray")):
-        if side not in rows[0]:
-            continue
-        means = [row[side]["mean"] for row in rows]
-        spread = [row[side]["std"] or 0.0 for row in rows]
-        ax.errorbar(xs, means, yerr=spread, fmt="o-", color=colour, capsize=3, label=side)
-        for x, row in zip(xs, rows):
-            ax.scatter([x] * len(row[side]["accuracy"]), row[side]["accuracy"], s=9,
-                       color=colour, alpha=0.45)  # fmt: skip
-    ax.axhline(majority, linestyle="--", color="tab:red", alpha=0.7,
-               label=f"majority label: {majority:.3f}")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xticks(xs, [f"{x:,}" for x in xs])
-    ax.minorticks_off()
-    ax.set_xlabel("labelled training examples")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
