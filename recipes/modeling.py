@@ -21,8 +21,11 @@ def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
         raise UserError(f"`{field}: {path}` is not a folder.{' ' + hint if hint else ''}")
 
 
-def load_tokenizer(path: str, max_seq_length: int):
-    """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer."""
+def load_tokenizer(
+    path: str, max_seq_length: int, expected_vocab_size: int | None = None, where: str = "?"
+):
+    """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer; its size
+    against `expected_vocab_size` (set in `where`, a config file or the command line)."""
     require_folder_or_hub_id(
         path,
         "tokenizer_name_or_path",
@@ -38,6 +41,16 @@ def load_tokenizer(path: str, max_seq_length: int):
             f"written by tokenizer_training, or a Hub id): {reason}"
         ) from None
     check_tokenizer(tokenizer, path, max_seq_length)
+    if expected_vocab_size is not None and len(tokenizer) != expected_vocab_size:
+        # A base config pointed at the wrong tokenizer would train a model of the wrong shape
+        # on a vocabulary fitted to other text, silently, for hours.
+        raise UserError(
+            f"`expected_vocab_size: {expected_vocab_size}` (from {where}), but the tokenizer in "
+            f"`tokenizer_name_or_path: {path}` has {len(tokenizer)} tokens. Train the "
+            "tokenizer this config names on your corpus (its header has the command), point "
+            "`tokenizer_name_or_path` at one of that size, or set `expected_vocab_size` to "
+            f"{len(tokenizer)} if this vocabulary is the one you mean."
+        )
     return tokenizer
 
 
