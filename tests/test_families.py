@@ -1,11 +1,12 @@
 """Model families: configs derived from the tokenizer, ModernBERT end to end, `bf16: auto`."""
 
 import json
+import os
 
 import pytest
 import torch
 import yaml
-from helpers import run_module, tiny
+from helpers import run_module, tiny, tiny_shape
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from recipes import modeling, pretrain_mlm
@@ -172,3 +173,30 @@ def test_every_family_builds_its_stock_class(bpe_tokenizer_dir):
             name, build_config(name, tok, 32, small | {"intermediate_size": 64}), True
         )
         assert type(model) is spec.model_class and model.config.vocab_size == len(tok)
+
+
+# ---- FSDP: each family names the layer class FSDP wraps -------------------------------------
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_names_a_layer_class_its_model_has(family, bpe_tokenizer_dir):
+    from accelerate.utils.dataclasses import get_module_class_from_name
+
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    config = build_config(family, tokenizer, 32, tiny_shape())
+    model = build_model(family, config, sparse_mlm_head=True)
+    layer = get_module_class_from_name(model, FAMILIES[family].layer_class)
+    assert layer is not None and layer.__name__ == FAMILIES[family].layer_class
+
+
+def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(monkeypatch):
+    from recipes.families import fsdp_layer_class_to_wrap
+
+    monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    assert fsdp_layer_class_to_wrap("modernbert") is None  # not under FSDP: nothing to do
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # what `accelerate launch` exports
+    monkeypatch.setenv("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP")
+    assert fsdp_layer_class_to_wrap("modernbert") == "ModernBertEncoderLayer"
+    assert os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "ModernBertEncoderLayer"
+    with pytest.raises(UserError, match="RobertaLayer.*Remove the key"):
+        monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "ModernBertEncoderLayer")
+        fsdp_layer_class_to_wrap("roberta")
