@@ -149,9 +149,7 @@ def test_a_base_config_names_its_own_tokenizer_of_the_size_it_expects(path):
         assert f"--vocab_size {expected}" in path.read_text()
 
 
-def test_a_tokenizer_of_another_size_than_expected_is_an_error(
-    tmp_path, bpe_tokenizer_dir, capsys
-):
+def test_a_tokenizer_of_another_size_than_expected_is_an_error(tmp_path, bpe_tokenizer_dir, capsys):
     cfg = write_yaml(
         tmp_path, tokenizer_name_or_path=str(bpe_tokenizer_dir), expected_vocab_size=50000
     )
