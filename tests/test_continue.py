@@ -48,6 +48,7 @@ def base(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
         pretrain_mlm.main,
         ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
         + ["--output_dir", str(out), "--max_steps", "8", "--learning_rate", "2e-3"]
+        + ["--model_type", "roberta"]  # not the default family: the tests below are RoBERTa's
         + tiny(max_steps=None, mlm_probability=0.15),  # the base: a model shape of its own
     )
     return out, metrics
