@@ -225,11 +225,17 @@ def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
 def weights_checksum(model) -> str:
     """A short digest of the parameter values. Data-parallel ranks end training with the same
     one (else they diverged), and the saved model reloaded with from_pretrained has it too.
-    Under FSDP or ZeRO-3 each rank holds a shard, so there the ranks' digests differ."""
+    Under FSDP2 a parameter is a DTensor, one shard per rank: its full value is gathered, a
+    collective, so every rank must call this (finish_run does). Under ZeRO-3 each rank holds a
+    shard, so there the ranks' digests differ."""
     digest = hashlib.sha256()
     for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        value = param.detach()
+        if hasattr(value, "full_tensor"):  # torch.distributed.tensor.DTensor (FSDP2)
+            value = value.full_tensor()
         digest.update(name.encode())
-        digest.update(param.detach().float().cpu().numpy().tobytes())
+        # a copy: numpy() would pin the parameter's own storage, which FSDP2 frees on resharding
+        digest.update(value.float().cpu().clone().numpy().tobytes())
     return digest.hexdigest()[:12]
 
 

@@ -18,6 +18,10 @@ _init = AcceleratorState.__init__
 
 def _init_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
     _init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+    # Every later `AcceleratorState()` (Trainer makes several) copies PartialState's MULTI_CPU
+    # back over the shared state, so the plugin the first call kept is applied again each time:
+    # else saving takes the non-FSDP path on sharded weights and hangs in a one-rank gather.
+    fsdp_plugin = fsdp_plugin or getattr(self, "fsdp_plugin", None)
     asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if asked and fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
         self.distributed_type = DistributedType.FSDP
