@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from recipes.errors import UserError
-from recipes.modeling import use_sparse_mlm_head
+from recipes.modeling import register_lm_bias_once, use_sparse_mlm_head
 
 # Model fields derived from the tokenizer. Setting one by hand could only disagree with it.
 _FROM_TOKENIZER = "it is copied from the tokenizer"
@@ -204,6 +204,17 @@ def fsdp_layer_class_to_wrap(family: str) -> str | None:
             "the recipe names each family's layer class itself (recipes/families.py)."
         )
     os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] = layer
+    return layer
+
+
+def prepare_for_fsdp(family: str, model) -> str | None:
+    """Under `accelerate launch` with an FSDP config, before the Trainer is built: the layer
+    class to wrap (fsdp_layer_class_to_wrap, returned) and, for FSDP2, an LM-head bias that
+    only one FSDP group holds (modeling.register_lm_bias_once). Nothing otherwise."""
+    layer = fsdp_layer_class_to_wrap(family)
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if fsdp and os.environ.get("FSDP_VERSION", "1") == "2":
+        register_lm_bias_once(model)
     return layer
 
 

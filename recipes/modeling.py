@@ -144,6 +144,35 @@ def use_sparse_mlm_head(model) -> None:
     model.forward = types.MethodType(sparse_mlm_forward, model)
 
 
+def register_lm_bias_once(model) -> None:
+    """For FSDP2: RoBERTa's and BERT's LM head hold one bias Parameter under two names, the
+    head's `bias` and its `decoder.bias` (tied, as `_tied_weights_keys` says). accelerate puts
+    the decoder in a group with the embeddings its weight is tied to, the head's `bias` stays in
+    the root group, and FSDP2 refuses a Parameter in two groups ("... is shared with a
+    parameter already managed by another FSDP group"). So the decoder lets go of the bias and
+    the head adds it after the decoder: the same logits and gradients, one Parameter, one name.
+    The state dict then has `lm_head.bias` (the name a checkpoint stores anyway, the tied
+    `decoder.bias` being left out), and stock from_pretrained ties it back. No-op for a model
+    without such a head (ModernBERT)."""
+    head = getattr(model, "lm_head", None) or getattr(
+        getattr(model, "cls", None), "predictions", None
+    )
+    if head is None or getattr(head, "bias", None) is None or head.decoder.bias is not head.bias:
+        return
+    head.decoder.register_parameter("bias", None)
+    head.forward = types.MethodType(_decode_then_add_bias, head)
+    # and tie_weights (accelerate calls it) no longer ties it back: it would fail on the None
+    untied = {k: v for k, v in model._tied_weights_keys.items() if not k.endswith("decoder.bias")}
+    model._tied_weights_keys = untied
+    model.all_tied_weights_keys = model.get_expanded_tied_weights_keys(all_submodels=False)
+
+
+def _decode_then_add_bias(self, *args, **kwargs):
+    logits = type(self).forward(self, *args, **kwargs)
+    # were the bias tied back into the decoder (tie_weights), it has been added already
+    return logits if self.decoder.bias is not None else logits + self.bias
+
+
 def native_cpu_bf16() -> str | None:
     """The CPU feature that runs bf16 matmuls natively, or None. Without one (e.g. AMD Zen 3,
     AVX2 only) oneDNN falls back to a reference kernel: measured 1.4 GFLOP/s in bf16 against

@@ -36,7 +36,7 @@ from recipes.families import (
     build_config,
     build_model,
     checkpoint_family,
-    fsdp_layer_class_to_wrap,
+    prepare_for_fsdp,
 )
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
@@ -216,7 +216,7 @@ def main(argv=None) -> dict:
         model = build_model("bert", config, bert_args.sparse_mlm_head)
     print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
     if bert_args.model_impl != "scratch":  # under FSDP: one unit per BertLayer
-        fsdp_layer_class_to_wrap("bert")
+        prepare_for_fsdp("bert", model)
 
     # ---- Collator: 15% of tokens selected; of those 80% -> [MASK], 10% random, 10% kept ----
     # A DataCollatorForLanguageModeling whose masks are a function of (seed, batch), so a

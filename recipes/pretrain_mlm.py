@@ -46,7 +46,7 @@ from recipes.families import (
     build_config,
     build_model,
     checkpoint_family,
-    fsdp_layer_class_to_wrap,
+    prepare_for_fsdp,
 )
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import argmax_logits, compute_mlm_metrics
@@ -183,7 +183,7 @@ def main(argv=None) -> dict:
         f"{type(model).__name__}: {model.num_parameters() / 1e6:.1f}M parameters, "
         f"{attention} attention"
     )
-    fsdp_layer_class_to_wrap(family)  # under FSDP: one unit per encoder layer of the family
+    prepare_for_fsdp(family, model)  # under FSDP: one unit per encoder layer of the family
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
     # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.

@@ -201,3 +201,33 @@ def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(monkeypat
     with pytest.raises(UserError, match="RobertaLayer.*Remove the key"):
         monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "ModernBertEncoderLayer")
         fsdp_layer_class_to_wrap("roberta")
+
+
+@pytest.mark.parametrize("family", ["roberta", "bert"])
+def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
+    family, tmp_path, monkeypatch, bpe_tokenizer_dir
+):
+    from recipes.families import prepare_for_fsdp
+
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    model = build_model(family, build_config(family, tokenizer, 32, tiny_shape()), True).eval()
+    head = model.lm_head if family == "roberta" else model.cls.predictions
+    with torch.no_grad():
+        head.bias.normal_()  # zeros at init: a bias left out would not show
+    ids = torch.randint(5, len(tokenizer), (2, 16))
+    before = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    prepare_for_fsdp(family, model)
+    # FSDP2 refuses one Parameter in two groups: decoder.bias no longer aliases head.bias
+    assert head.decoder.bias is None and not any("decoder.bias" in k for k in model.state_dict())
+    model.tie_weights()  # accelerate may call it: the bias stays out, the weight stays tied
+    assert head.decoder.bias is None
+    assert head.decoder.weight is model.get_input_embeddings().weight
+    after = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    assert torch.equal(before, after)
+    model.save_pretrained(tmp_path)  # what a stock load makes of it: the bias tied back
+    reloaded = type(model).from_pretrained(tmp_path).eval()
+    out = reloaded(input_ids=ids)
+    assert torch.equal(before, out.logits if family == "roberta" else out.prediction_logits)
