@@ -2,6 +2,7 @@
 
 import json
 import os
+from unittest import mock
 
 import pytest
 import torch
@@ -188,7 +189,17 @@ def test_each_family_names_a_layer_class_its_model_has(family, bpe_tokenizer_dir
     assert layer is not None and layer.__name__ == FAMILIES[family].layer_class
 
 
-def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(monkeypatch):
+@pytest.fixture
+def restore_environ():
+    """The recipe sets FSDP_TRANSFORMER_CLS_TO_WRAP in os.environ itself, where monkeypatch
+    does not see it: without this, it leaks into later tests' subprocesses (test_fsdp.py)."""
+    with mock.patch.dict(os.environ):
+        yield
+
+
+def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(
+    monkeypatch, restore_environ
+):
     from recipes.families import fsdp_layer_class_to_wrap
 
     monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
@@ -205,7 +216,7 @@ def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(monkeypat
 
 @pytest.mark.parametrize("family", ["roberta", "bert"])
 def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
-    family, tmp_path, monkeypatch, bpe_tokenizer_dir
+    family, tmp_path, monkeypatch, restore_environ, bpe_tokenizer_dir
 ):
     from recipes.families import prepare_for_fsdp
 

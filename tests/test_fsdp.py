@@ -53,7 +53,9 @@ def fsdp_config(tmp_path) -> str:
 
 
 def train(launcher: list[str], family: str, out, corpus_files, tokenizer, accumulation: int):
-    env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}", OMP_NUM_THREADS="1")
+    # the launcher's settings only: none inherited from the shell or an earlier test
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_"))}
+    env |= {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "OMP_NUM_THREADS": "1"}
     args = [
         "--config", f"recipes/configs/{family}-tiny.yaml", "--train_files", *corpus_files,
         "--tokenizer_name_or_path", str(tokenizer), "--output_dir", str(out),
