@@ -1,10 +1,11 @@
 # GPU image for the recipes: CUDA PyTorch from the base image plus requirements.txt.
 #   docker build -t bert-from-scratch .
-#   docker run --gpus all --ipc=host -e HF_TOKEN \
+#   docker run --gpus all --ipc=host -e HF_TOKEN -v "$PWD/data:/workspace/data" \
 #     -v "$PWD/outputs:/workspace/outputs" -v "$HOME/.cache/huggingface:/root/.cache/huggingface" \
 #     bert-from-scratch accelerate launch --config_file recipes/accelerate_configs/ddp.yaml \
 #     -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
-# --ipc=host: DataLoader workers share memory through /dev/shm, which Docker caps at 64 MB.
+# data/ (the corpus) and outputs/ (the tokenizer, then the model) are mounted: .dockerignore
+# keeps both out of the image. --ipc=host: DataLoader workers share memory through /dev/shm, which Docker caps at 64 MB.
 # The token comes in at run time (-e HF_TOKEN); it is never baked into the image.
 
 # torch 2.13.0 matches the pin in requirements.txt; this build is the CUDA 12.6 one.

@@ -95,6 +95,15 @@ class DataArguments(DataSourceArguments):
         default=None,
         metadata={"help": "Folder written by tokenizer_training (or a Hub id)."},
     )
+    expected_vocab_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "The vocabulary size this config was written for (its model shape, batch "
+            "and time arithmetic assume it). The run stops with an error if the tokenizer in "
+            "tokenizer_name_or_path has another size: e.g. a base config pointed at the demo's "
+            "30k Shakespeare tokenizer. Unset: any size."
+        },
+    )
     validation_split_percentage: float = field(
         default=5.0,
         metadata={
@@ -310,16 +319,27 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
             args.precision_reason = (
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )
-            args.run_settings = {
-                "values": {k: v for k, v in values.items() if not is_secret(k)},
-                "origins": origins,
-            }
+            args.run_settings = {"values": recorded_values(values, origins), "origins": origins}
     if os.environ.get("RANK", "0") == "0":
         print(_describe_settings(parsed, values, origins))
         for args in parsed:
             if isinstance(args, TrainingArguments):
                 print(f"precision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})")
     return list(parsed)
+
+
+def recorded_values(values: dict, origins: dict) -> dict:
+    """What run_config.yaml records: every value, but none detected on this machine. `bf16:
+    auto` stays `auto` and a `use_cpu` derived from the missing GPU is left out, so a rerun on
+    another machine (a GPU one, a CPU without native bf16) detects them again instead of
+    inheriting this machine's answer. Secrets are never recorded."""
+    recorded = {}
+    for key, value in values.items():
+        origin = str(origins.get(key, ""))
+        if is_secret(key) or (origin.startswith("derived") and key == "use_cpu"):
+            continue
+        recorded[key] = "auto" if origin.startswith("derived: bf16 auto") else value
+    return recorded
 
 
 def _drop_stale_validation_files(values: dict, origins: dict) -> None:
@@ -336,6 +356,11 @@ def _drop_stale_validation_files(values: dict, origins: dict) -> None:
             "line, so a share of it is held out instead (or set --validation_files)"
         )
         del values["validation_files"], origins["validation_files"]
+
+
+def setting_origin(training_args, key: str) -> str:
+    """Where a setting came from (a YAML file, the command line, a default), for messages."""
+    return getattr(training_args, "run_settings", {}).get("origins", {}).get(key, "a default")
 
 
 def is_secret(key: str) -> bool:

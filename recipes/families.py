@@ -11,6 +11,7 @@ ModernBertConfig pad=50283), and position tables are sized for the sequence leng
 
 import copy
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from transformers import (
 )
 
 from recipes.errors import UserError
-from recipes.modeling import use_sparse_mlm_head
+from recipes.modeling import register_lm_bias_once, use_sparse_mlm_head
 
 # Model fields derived from the tokenizer. Setting one by hand could only disagree with it.
 _FROM_TOKENIZER = "it is copied from the tokenizer"
@@ -123,6 +124,9 @@ class Family:
     # from config.TRAINING_DEFAULTS (continuing a checkpoint keeps those); a YAML or the
     # command line still overrides them.
     training_defaults: dict = field(default_factory=dict)
+    # The encoder layer class: one FSDP unit each (fsdp_layer_class_to_wrap). Named here, not in
+    # the accelerate config, so that one fsdp.yaml serves every family.
+    layer_class: str = ""
 
 
 FAMILIES = {
@@ -137,6 +141,7 @@ FAMILIES = {
         roberta_config,
         "forward",
         training_defaults={"learning_rate": 7e-4, "warmup_steps": 0.3, "mlm_probability": 0.3},
+        layer_class="RobertaLayer",
     ),
     # global_attn_every_n_layers: every n-th layer attends globally, the rest in a window of
     # `local_attention` tokens (ModernBERT: 3 and 128); the config turns it into layer_types.
@@ -150,9 +155,10 @@ FAMILIES = {
         # (held-out accuracy 0.320 vs 0.309 at 15% after 900 demo steps, bf16 on a 2-core AMD
         # EPYC Zen 4, the demo's earlier held-out set).
         training_defaults={"learning_rate": 1e-3, "mlm_probability": 0.3},
+        layer_class="ModernBertEncoderLayer",
     ),
     # masked LM + next-sentence prediction: recipes/pretrain_bert.py
-    "bert": Family(BertConfig, BertForPreTraining, bert_config, "forward"),
+    "bert": Family(BertConfig, BertForPreTraining, bert_config, "forward", layer_class="BertLayer"),
 }
 MLM_FAMILIES = ["modernbert", "roberta"]  # recipes/pretrain_mlm.py's choices
 
@@ -170,6 +176,46 @@ def attn_implementation(requested: str, family: str, bf16: bool) -> str:
         and FAMILIES[family].model_class._supports_flash_attn
     )
     return "flash_attention_2" if flash else "sdpa"
+
+
+def fsdp_layer_class_to_wrap(family: str) -> str | None:
+    """Under `accelerate launch` with an FSDP config, tell accelerate which class is the
+    family's encoder layer (the class FSDP wraps one unit around); returns it, or None when
+    not under FSDP. accelerate reads FSDP_TRANSFORMER_CLS_TO_WRAP when Trainer builds its
+    Accelerator, so this must run before the Trainer is built.
+
+    Without it accelerate falls back to the model's `_no_split_modules`, which also wraps the
+    embeddings on their own, apart from the decoder weight tied to them; a class hard-coded
+    in the config (RobertaLayer) fails every other family with "Could not find the
+    transformer layer class". A class set by hand must be this family's."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() != "true":
+        return None
+    if (
+        os.environ.get("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP")
+        != "TRANSFORMER_BASED_WRAP"
+    ):
+        return None
+    layer = FAMILIES[family].layer_class
+    named = os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP")
+    if named and named != layer:
+        raise UserError(
+            f"the accelerate config wraps `fsdp_transformer_layer_cls_to_wrap: {named}`, but a "
+            f"{family} model's layers are {layer}. Remove the key from the accelerate config: "
+            "the recipe names each family's layer class itself (recipes/families.py)."
+        )
+    os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] = layer
+    return layer
+
+
+def prepare_for_fsdp(family: str, model) -> str | None:
+    """Under `accelerate launch` with an FSDP config, before the Trainer is built: the layer
+    class to wrap (fsdp_layer_class_to_wrap, returned) and, for FSDP2, an LM-head bias that
+    only one FSDP group holds (modeling.register_lm_bias_once). Nothing otherwise."""
+    layer = fsdp_layer_class_to_wrap(family)
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if fsdp and os.environ.get("FSDP_VERSION", "1") == "2":
+        register_lm_bias_once(model)
+    return layer
 
 
 def build_config(family: str, tokenizer, max_seq_length: int, overrides: dict):

@@ -167,9 +167,15 @@ def build_model_card(
     metrics: dict[str, float],
     loss_curve_file: str | None,
     run_config_file: str | None = None,
+    base_model: str | None = None,
+    base_model_hub_id: str | None = None,
 ) -> ModelCard:
     """Build a fill-mask model card: YAML metadata (model-index, widget) and a readable body.
-    `run_config_file` (run_config.yaml, pushed beside the card) gets a Reproduce link."""
+    `run_config_file` (run_config.yaml, pushed beside the card) gets a Reproduce link.
+    `base_model`: the checkpoint continued pretraining started from (a Hub id or a local
+    folder; None: pretrained from scratch). The metadata's `base_model` must be a Hub repo id,
+    so it is `base_model_hub_id` (None for a folder that was never pushed); the body names
+    `base_model` either way."""
     widget_text = _widget_with_mask(widget_text, mask_token)
     model_name = repo_id.split("/")[-1]
     dataset_id = datasets[0] if datasets else "custom"
@@ -191,7 +197,9 @@ def build_model_card(
         license=license,
         library_name="transformers",
         pipeline_tag="fill-mask",
-        tags=["fill-mask", "masked-lm", model_type, "pretrained-from-scratch"],
+        tags=["fill-mask", "masked-lm", model_type]
+        + (["continued-pretraining"] if base_model else ["pretrained-from-scratch"]),
+        base_model=base_model_hub_id,
         datasets=list(datasets) or None,
         model_name=model_name,
         eval_results=eval_results or None,
@@ -211,6 +219,7 @@ def build_model_card(
         metrics,
         loss_curve_file,
         run_config_file,
+        base_model,
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
@@ -232,6 +241,14 @@ def write_model_card(output_dir: str | Path, **card_kwargs: Any) -> Path:
     path = Path(output_dir) / "README.md"
     build_model_card(**card_kwargs).save(path)
     return path
+
+
+def _origin(base_model: str | None) -> str:
+    if base_model is None:
+        return "pretrained from scratch"
+    if Path(base_model).is_dir():
+        return f"continued from `{base_model}` (a local checkpoint), further pretrained"
+    return f"continued from [{base_model}](https://huggingface.co/{base_model}), further pretrained"
 
 
 def _widget_with_mask(text: str, mask_token: str) -> str:
@@ -266,6 +283,7 @@ def _card_body(
     metrics: dict[str, float],
     loss_curve_file: str | None,
     run_config_file: str | None = None,
+    base_model: str | None = None,
 ) -> str:
     arch = {"roberta": "RoBERTa", "bert": "BERT"}.get(model_type, model_type)
     objective = "masked language modeling"
@@ -279,7 +297,7 @@ def _card_body(
         perplexity_note += f" alone; the {NSP_LOSS_NAME} adds the next-sentence loss to it"
     sections = [
         f"# {repo_id.split('/')[-1]}",
-        f"A {arch} model pretrained from scratch with {objective}. It has not been fine-tuned: "
+        f"A {arch} model {_origin(base_model)} with {objective}. It has not been fine-tuned: "
         "use it to fill in masked words, or as a starting point for fine-tuning.",
         "## Training data",
         train_data_description + (f"\n\nDatasets: {dataset_links}" if dataset_links else ""),

@@ -21,8 +21,11 @@ def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
         raise UserError(f"`{field}: {path}` is not a folder.{' ' + hint if hint else ''}")
 
 
-def load_tokenizer(path: str, max_seq_length: int):
-    """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer."""
+def load_tokenizer(
+    path: str, max_seq_length: int, expected_vocab_size: int | None = None, where: str = "?"
+):
+    """AutoTokenizer.from_pretrained (no remote code), checked by check_tokenizer; its size
+    against `expected_vocab_size` (set in `where`, a config file or the command line)."""
     require_folder_or_hub_id(
         path,
         "tokenizer_name_or_path",
@@ -38,6 +41,16 @@ def load_tokenizer(path: str, max_seq_length: int):
             f"written by tokenizer_training, or a Hub id): {reason}"
         ) from None
     check_tokenizer(tokenizer, path, max_seq_length)
+    if expected_vocab_size is not None and len(tokenizer) != expected_vocab_size:
+        # A base config pointed at the wrong tokenizer would train a model of the wrong shape
+        # on a vocabulary fitted to other text, silently, for hours.
+        raise UserError(
+            f"`expected_vocab_size: {expected_vocab_size}` (from {where}), but the tokenizer in "
+            f"`tokenizer_name_or_path: {path}` has {len(tokenizer)} tokens. Train the "
+            "tokenizer this config names on your corpus (its header has the command), point "
+            "`tokenizer_name_or_path` at one of that size, or set `expected_vocab_size` to "
+            f"{len(tokenizer)} if this vocabulary is the one you mean."
+        )
     return tokenizer
 
 
@@ -129,6 +142,35 @@ def use_sparse_mlm_head(model) -> None:
     if not isinstance(model, (RobertaForMaskedLM, BertForPreTraining)):
         raise ValueError(f"no sparse masked-LM head for {type(model).__name__}")
     model.forward = types.MethodType(sparse_mlm_forward, model)
+
+
+def register_lm_bias_once(model) -> None:
+    """For FSDP2: RoBERTa's and BERT's LM head hold one bias Parameter under two names, the
+    head's `bias` and its `decoder.bias` (tied, as `_tied_weights_keys` says). accelerate puts
+    the decoder in a group with the embeddings its weight is tied to, the head's `bias` stays in
+    the root group, and FSDP2 refuses a Parameter in two groups ("... is shared with a
+    parameter already managed by another FSDP group"). So the decoder lets go of the bias and
+    the head adds it after the decoder: the same logits and gradients, one Parameter, one name.
+    The state dict then has `lm_head.bias` (the name a checkpoint stores anyway, the tied
+    `decoder.bias` being left out), and stock from_pretrained ties it back. No-op for a model
+    without such a head (ModernBERT)."""
+    head = getattr(model, "lm_head", None) or getattr(
+        getattr(model, "cls", None), "predictions", None
+    )
+    if head is None or getattr(head, "bias", None) is None or head.decoder.bias is not head.bias:
+        return
+    head.decoder.register_parameter("bias", None)
+    head.forward = types.MethodType(_decode_then_add_bias, head)
+    # and tie_weights (accelerate calls it) no longer ties it back: it would fail on the None
+    untied = {k: v for k, v in model._tied_weights_keys.items() if not k.endswith("decoder.bias")}
+    model._tied_weights_keys = untied
+    model.all_tied_weights_keys = model.get_expanded_tied_weights_keys(all_submodels=False)
+
+
+def _decode_then_add_bias(self, *args, **kwargs):
+    logits = type(self).forward(self, *args, **kwargs)
+    # were the bias tied back into the decoder (tie_weights), it has been added already
+    return logits if self.decoder.bias is not None else logits + self.bias
 
 
 def native_cpu_bf16() -> str | None:

@@ -11,7 +11,9 @@ output_dir/
 """
 
 import hashlib
+import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -34,6 +36,7 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
     the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
     any. `recipe`: the module that runs, e.g. "recipes.pretrain_bert", for the rerun command."""
     set_seed(training_args.seed)
+    configure_tracking(training_args)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
     resume_from = prepare_output_dir(training_args, overwrite)
     hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
@@ -42,8 +45,39 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
             training_args.hub_model_id or Path(training_args.output_dir).name,
             private=training_args.hub_private_repo,
         )
+        settings = getattr(training_args, "run_settings", None)
+        if settings:  # the full `user/name`: a run continued from this one's folder cites it
+            settings["values"]["hub_model_id"] = training_args.hub_model_id
     save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
     return resume_from
+
+
+# `report_to` value -> the packages that provide it (any one of them).
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "trackio": ("trackio",),
+}
+
+
+def configure_tracking(training_args) -> None:
+    """`report_to: tensorboard` (or wandb, trackio) from the YAML: a tracker that is not
+    installed stops the run now, with the install command, not after the data is tokenized.
+    TensorBoard logs go to output_dir/runs unless TENSORBOARD_LOGGING_DIR says otherwise
+    (transformers v5 dropped `logging_dir` for that variable); `runs/` is never pushed."""
+    for tracker in training_args.report_to or []:
+        packages = TRACKERS.get(tracker)
+        if packages and not any(importlib.util.find_spec(p) for p in packages):
+            raise UserError(
+                f"`report_to: {tracker}` needs the {packages[0]} package: `pip install "
+                f"{packages[0]}` (or drop {tracker} from report_to)."
+            )
+    if "tensorboard" in (training_args.report_to or []):
+        logs = os.environ.setdefault(
+            "TENSORBOARD_LOGGING_DIR", str(Path(training_args.output_dir) / "runs")
+        )
+        if training_args.process_index == 0:
+            print(f"TensorBoard logs: {logs} (tensorboard --logdir {logs})")
 
 
 def prepare_output_dir(training_args, overwrite: bool) -> str | None:
@@ -122,6 +156,22 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     return path
 
 
+def published_id(base_model: str) -> str | None:
+    """The Hub repo id of the checkpoint continued pretraining started from, for the card's
+    `base_model` (which must be a Hub id): `base_model` itself unless it is a local folder; a
+    local folder written by these recipes and pushed names its repo in run_config.yaml's
+    `hub_model_id`. None when there is no Hub id to give."""
+    folder = Path(base_model)
+    if not folder.is_dir():
+        return base_model
+    try:
+        recorded = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    pushed = isinstance(recorded, dict) and recorded.get("push_to_hub")
+    return recorded.get("hub_model_id") if pushed else None
+
+
 def run_precision(trainer) -> str:
     """fp32, bf16 or fp16: what accelerate trained in, whether the recipe set `bf16` (then
     TrainingArguments.mixed_precision says bf16) or `accelerate launch` did (then only the
@@ -175,17 +225,32 @@ def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
 def weights_checksum(model) -> str:
     """A short digest of the parameter values. Data-parallel ranks end training with the same
     one (else they diverged), and the saved model reloaded with from_pretrained has it too.
-    Under FSDP or ZeRO-3 each rank holds a shard, so there the ranks' digests differ."""
+    Under FSDP2 a parameter is a DTensor, one shard per rank: its full value is gathered, a
+    collective, so every rank must call this (finish_run does). Under ZeRO-3 each rank holds a
+    shard, so there the ranks' digests differ."""
     digest = hashlib.sha256()
     for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        value = param.detach()
+        if hasattr(value, "full_tensor"):  # torch.distributed.tensor.DTensor (FSDP2)
+            value = value.full_tensor()
         digest.update(name.encode())
-        digest.update(param.detach().float().cpu().numpy().tobytes())
+        # a copy: numpy() would pin the parameter's own storage, which FSDP2 frees on resharding
+        digest.update(value.float().cpu().clone().numpy().tobytes())
     return digest.hexdigest()[:12]
 
 
-def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_text: str) -> dict:
+def finish_run(
+    trainer,
+    metrics: dict,
+    *,
+    model_type: str,
+    data_args,
+    widget_text: str,
+    base_model: str | None = None,
+) -> dict:
     """Save model + tokenizer, results, loss curve and model card; push if asked. Main
-    process only writes; every process must call it (saving synchronises ranks)."""
+    process only writes; every process must call it (saving synchronises ranks).
+    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
     args = trainer.args
     out = Path(args.output_dir)
     precision = run_precision(trainer)
@@ -242,6 +307,8 @@ def finish_run(trainer, metrics: dict, *, model_type: str, data_args, widget_tex
         metrics=metrics,
         loss_curve_file=curve.name if curve else None,
         run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
+        base_model=base_model,
+        base_model_hub_id=published_id(base_model) if base_model else None,
     )
     metrics["train_precision"] = precision
     # Written last: its presence marks a finished run (see prepare_output_dir).

@@ -23,6 +23,7 @@ from recipes.config import (
     model_overrides,
     parse_config,
     peek,
+    setting_origin,
 )
 from recipes.continued import (
     ContinueArguments,
@@ -30,7 +31,13 @@ from recipes.continued import (
     start_from_checkpoint,
 )
 from recipes.errors import UserError, exit_on_user_error
-from recipes.families import DERIVED, build_config, build_model, checkpoint_family
+from recipes.families import (
+    DERIVED,
+    build_config,
+    build_model,
+    checkpoint_family,
+    prepare_for_fsdp,
+)
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import (
     compute_pretraining_metrics,
@@ -151,7 +158,12 @@ def main(argv=None) -> dict:
         folder = local_checkpoint(start)  # a Hub id is downloaded: safetensors only
         checkpoint_family(folder, ["bert"])
         tokenizer_path = folder if tokenizer_path == start else tokenizer_path
-    tokenizer = load_tokenizer(tokenizer_path, data_args.max_seq_length)
+    tokenizer = load_tokenizer(
+        tokenizer_path,
+        data_args.max_seq_length,
+        data_args.expected_vocab_size,
+        setting_origin(training_args, "expected_vocab_size"),
+    )
     overrides = model_overrides(shape_args)
     if bert_args.model_impl == "transformers":
         overrides["attn_implementation"] = bert_args.attn_implementation
@@ -203,6 +215,8 @@ def main(argv=None) -> dict:
         config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
         model = build_model("bert", config, bert_args.sparse_mlm_head)
     print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
+    if bert_args.model_impl != "scratch":  # under FSDP: one unit per BertLayer
+        prepare_for_fsdp("bert", model)
 
     # ---- Collator: 15% of tokens selected; of those 80% -> [MASK], 10% random, 10% kept ----
     # A DataCollatorForLanguageModeling whose masks are a function of (seed, batch), so a
@@ -236,7 +250,7 @@ def main(argv=None) -> dict:
     return train_evaluate_finish(
         trainer,
         resume_from=resume_from,
-        from_checkpoint=bool(start),
+        base_model=start,
         family="bert",
         data_args=data_args,
         held_out_texts=held_out,

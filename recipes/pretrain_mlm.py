@@ -25,6 +25,7 @@ from recipes.config import (
     model_overrides,
     parse_config,
     peek,
+    setting_origin,
 )
 from recipes.continued import (
     ContinueArguments,
@@ -45,6 +46,7 @@ from recipes.families import (
     build_config,
     build_model,
     checkpoint_family,
+    prepare_for_fsdp,
 )
 from recipes.masking import ResumableMaskingCollator
 from recipes.metrics import argmax_logits, compute_mlm_metrics
@@ -57,10 +59,11 @@ from recipes.training import train_evaluate_finish
 @dataclass
 class ModelArguments(ContinueArguments):
     model_type: str = field(
-        default="roberta",
+        default="modernbert",
         metadata={
-            "help": "Model family: 'modernbert' (pre-LayerNorm, GeGLU, rotary positions; learns "
-            "about twice as much per CPU-minute here, README) or 'roberta' (the tutorial's). "
+            "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
+            "positions; learns about twice as much per CPU-minute here, README) or 'roberta' "
+            "(the tutorial's). "
             "Its config fields (hidden_size, ...) can then be set too. With "
             "model_name_or_path, the checkpoint's own.",
             "choices": MLM_FAMILIES,
@@ -140,7 +143,12 @@ def main(argv=None) -> dict:
         tokenizer_path = folder if tokenizer_path == start else tokenizer_path
     else:
         family = model_args.model_type
-    tokenizer = load_tokenizer(tokenizer_path, data_args.max_seq_length)
+    tokenizer = load_tokenizer(
+        tokenizer_path,
+        data_args.max_seq_length,
+        data_args.expected_vocab_size,
+        setting_origin(training_args, "expected_vocab_size"),
+    )
     attention = attn_implementation(model_args.attn_implementation, family, training_args.bf16)
     overrides = model_overrides(shape_args) | {"attn_implementation": attention}
     if start:
@@ -175,6 +183,7 @@ def main(argv=None) -> dict:
         f"{type(model).__name__}: {model.num_parameters() / 1e6:.1f}M parameters, "
         f"{attention} attention"
     )
+    prepare_for_fsdp(family, model)  # under FSDP: one unit per encoder layer of the family
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
     # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
@@ -216,7 +225,7 @@ def main(argv=None) -> dict:
     return train_evaluate_finish(
         trainer,
         resume_from=resume_from,
-        from_checkpoint=bool(start),
+        base_model=start,
         family=family,
         data_args=data_args,
         held_out_texts=held_out,

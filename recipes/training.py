@@ -14,7 +14,7 @@ def train_evaluate_finish(
     trainer,
     *,
     resume_from: str | None,
-    from_checkpoint: bool,
+    base_model: str | None,
     family: str,
     data_args,
     held_out_texts: list[str],
@@ -23,14 +23,15 @@ def train_evaluate_finish(
 ) -> dict:
     """Train `trainer` (resuming from `resume_from`), evaluate, print, save; the run's metrics.
 
-    from_checkpoint: the model starts from pretrained weights (continued pretraining): they are
-        evaluated first, so the gain is a number (`eval_before_*`, `perplexity_before`).
+    base_model: the checkpoint the model starts from (continued pretraining; None: from
+        scratch): its weights are evaluated first, so the gain is a number (`eval_before_*`,
+        `perplexity_before`), and the card names it.
     metrics: extra numbers the recipe measured before training (e.g. BERT's padding share).
     mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
         "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
     held_out_texts: validation passages; one becomes the card's fill-mask widget example.
     """
-    if from_checkpoint:
+    if base_model:
         evaluate_before(trainer, resume_from)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics) | (metrics or {})
@@ -45,7 +46,14 @@ def train_evaluate_finish(
     print(result_lines(metrics, before))
 
     prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
-    return finish_run(trainer, metrics, model_type=family, data_args=data_args, widget_text=prompt)
+    return finish_run(
+        trainer,
+        metrics,
+        model_type=family,
+        data_args=data_args,
+        widget_text=prompt,
+        base_model=base_model,
+    )
 
 
 def result_lines(metrics: dict, before: dict) -> str:

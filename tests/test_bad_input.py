@@ -49,7 +49,8 @@ CASES = {
                         r"unknown config key `lerning_rate` in the command line.*learning_rate"),
     "misspelt-model-field": (PRETRAIN, ["--config", "{model_typo_yaml}"],
                              r"unknown config key `num_hidden_layer`.*num_hidden_layers"),
-    "positions-too-few": (PRETRAIN, ["--max_position_embeddings", "20"],
+    # RoBERTa's positions start after the pad id: the trap this message is about
+    "positions-too-few": (PRETRAIN, ["--model_type", "roberta", "--max_position_embeddings", "20"],
                           r"`max_position_embeddings: 20` is too small for max_seq_length=32.*"
                           r"needs .* = 34"),
     "longer-than-tokenizer": (PRETRAIN, ["--max_seq_length", "1024"],

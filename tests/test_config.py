@@ -116,3 +116,47 @@ def test_family_training_defaults_and_what_overrides_them():
     assert base[0].mlm_probability == 0.15  # the YAML wins
     set_here = pretrain_mlm.parse_args([*data, "--learning_rate", "1e-4"])
     assert set_here[3].learning_rate == 1e-4
+
+
+def test_a_bare_command_trains_the_documented_default_modernbert():
+    data, model, _, train = pretrain_mlm.parse_args(
+        ["--train_files", "x.txt", "--tokenizer_name_or_path", "T"]
+    )
+    assert model.model_type == "modernbert"  # README: "ModernBERT, the default"
+    assert (train.learning_rate, data.mlm_probability) == (1e-3, 0.3)  # its family defaults
+
+
+# ---- GPU base configs: their own tokenizer, of the size they were written for --------------
+TOKENIZER_CONFIGS = {
+    yaml.safe_load(p.read_text())["output_dir"]: yaml.safe_load(p.read_text())
+    for p in (ROOT / "tokenizer_training" / "configs").glob("*.yaml")
+}
+BASE_CONFIGS = [
+    p for p in sorted((ROOT / "recipes" / "configs").glob("*.yaml")) if "-base" in p.name
+]
+
+
+@pytest.mark.parametrize("path", BASE_CONFIGS, ids=lambda p: p.name)
+def test_a_base_config_names_its_own_tokenizer_of_the_size_it_expects(path):
+    config = yaml.safe_load(path.read_text())
+    tokenizer, expected = config["tokenizer_name_or_path"], config["expected_vocab_size"]
+    assert tokenizer != "outputs/tokenizer-bpe", "the demo's Shakespeare tokenizer"
+    trained_by = TOKENIZER_CONFIGS.get(tokenizer)
+    if trained_by is not None:  # a shipped tokenizer config trains it
+        assert trained_by["vocab_size"] == expected
+    else:  # or the config's header says how to train it
+        assert f"--output_dir {tokenizer}" in path.read_text()
+        assert f"--vocab_size {expected}" in path.read_text()
+
+
+def test_a_tokenizer_of_another_size_than_expected_is_an_error(tmp_path, bpe_tokenizer_dir, capsys):
+    cfg = write_yaml(
+        tmp_path, tokenizer_name_or_path=str(bpe_tokenizer_dir), expected_vocab_size=50000
+    )
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_mlm.main(["--config", cfg, "--output_dir", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    message = capsys.readouterr().err
+    assert "expected_vocab_size: 50000" in message and cfg in message  # the field, the file
+    assert "has 800 tokens" in message and str(bpe_tokenizer_dir) in message
+    assert not (tmp_path / "out" / "all_results.json").exists()

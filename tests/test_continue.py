@@ -48,6 +48,7 @@ def base(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
         pretrain_mlm.main,
         ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
         + ["--output_dir", str(out), "--max_steps", "8", "--learning_rate", "2e-3"]
+        + ["--model_type", "roberta"]  # not the default family: the tests below are RoBERTa's
         + tiny(max_steps=None, mlm_probability=0.15),  # the base: a model shape of its own
     )
     return out, metrics
@@ -80,6 +81,9 @@ def test_before_and_after_are_in_results_card_and_log(continued):
     assert results["perplexity"] < results["perplexity_before"]  # 4 steps more of the same text
     card = (out / "README.md").read_text()
     assert "eval_before_accuracy" in card and "perplexity_before" in card
+    # the card says where it started (a local folder that was never pushed: no Hub base_model)
+    assert "pretrained from scratch" not in card and "pretrained-from-scratch" not in card
+    assert "continued from `" in card and "continued-pretraining" in card
     # checkpoints carry the numbers, so a resumed run (which skips this evaluation) has them
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["log_history"][0]["eval_before_loss"] == metrics["eval_before_loss"]

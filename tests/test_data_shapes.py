@@ -58,9 +58,9 @@ def wordpiece_dir(tmp_path_factory, corpus_files):
 
 
 def train_mlm(tmp_path, bpe_tokenizer_dir, *args: str) -> dict:
-    """python -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml ARGS (tiny)."""
+    """python -m recipes.pretrain_mlm --config recipes/configs/modernbert-tiny.yaml ARGS (tiny)."""
     return pretrain_mlm.main(
-        ["--config", "recipes/configs/roberta-tiny.yaml", *TINY, *args]
+        ["--config", "recipes/configs/modernbert-tiny.yaml", *TINY, *args]
         + ["--tokenizer_name_or_path", str(bpe_tokenizer_dir)]
         + ["--output_dir", str(tmp_path / "out")]
     )

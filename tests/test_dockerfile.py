@@ -24,6 +24,7 @@ EXPECTED_TYPES = {
     "ddp.yaml": "MULTI_GPU",
     "fsdp.yaml": "FSDP",
     "deepspeed_zero2.yaml": "DEEPSPEED",
+    "deepspeed_zero3.yaml": "DEEPSPEED",
     "multi_node.yaml": "MULTI_GPU",
 }
 CONFIGS = sorted(EXPECTED_TYPES)
@@ -163,12 +164,58 @@ def test_config_opens_with_its_own_launch_line(name):
     assert_named_paths_exist(text, name)
 
 
-def test_fsdp_wraps_a_layer_class_transformers_has():
+def test_fsdp_config_leaves_the_layer_class_to_the_family():
+    # A class named here fails every other family ("Could not find the transformer layer
+    # class"); the recipe names each family's own (recipes/families.py layer_class).
     fsdp = yaml.safe_load((CONFIG_DIR / "fsdp.yaml").read_text())["fsdp_config"]
-    from transformers.models.roberta import modeling_roberta
+    assert "fsdp_transformer_layer_cls_to_wrap" not in fsdp
+    assert fsdp["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
 
-    for cls in fsdp["fsdp_transformer_layer_cls_to_wrap"].split(","):
-        assert hasattr(modeling_roberta, cls.strip())
+
+def test_zero3_gathers_a_model_from_pretrained_loads():
+    config = load_config_from_file(str(CONFIG_DIR / "deepspeed_zero3.yaml"))
+    assert config.deepspeed_config["zero_stage"] == 3
+    assert config.deepspeed_config["zero3_save_16bit_model"] is True
+
+
+# --------------------------------------------------------------------------- docker run
+def docker_runs(text: str) -> list[list[str]]:
+    """Every `docker run ...` command in `text` (README code blocks, Dockerfile comments),
+    continuation lines joined, as argv."""
+    text = re.sub(r"\\\n\s*(?:#\s*)?", " ", text)
+    return [shlex.split(m) for m in re.findall(r"docker run [^\n`]*", text)]
+
+
+def host_paths_read(argv: list[str]) -> set[str]:
+    """Repo-relative paths a docker run's recipe reads: its --config file and what that names
+    (train_files, tokenizer_name_or_path), first component only (data, outputs, ...)."""
+    read = set()
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--config":
+            config = yaml.safe_load((REPO / argv[i + 1]).read_text())
+            paths = list(config.get("train_files") or []) + [config["tokenizer_name_or_path"]]
+            read |= {p.split("/")[0] for p in paths}
+    return read
+
+
+def mounts(argv: list[str]) -> set[str]:
+    targets = {
+        argv[i + 1].split(":")[1] for i, a in enumerate(argv[:-1]) if a in ("-v", "--volume")
+    }
+    return {t.removeprefix("/workspace/") for t in targets if t.startswith("/workspace/")}
+
+
+@pytest.mark.parametrize("where", ["README.md", "Dockerfile"])
+def test_docker_run_mounts_every_host_path_its_recipe_reads(where):
+    runs = docker_runs((REPO / where).read_text())
+    assert runs, f"{where} shows no docker run"
+    for argv in runs:
+        for top in host_paths_read(argv):
+            in_image = (REPO / top).exists() and not dockerignored(top)
+            assert in_image or top in mounts(argv), (
+                f"{where}: `docker run ... {' '.join(argv[-4:])}` reads {top}/, which "
+                ".dockerignore keeps out of the image and no -v mounts"
+            )
 
 
 # --------------------------------------------------------------------------- SLURM

@@ -1,11 +1,13 @@
 """Model families: configs derived from the tokenizer, ModernBERT end to end, `bf16: auto`."""
 
 import json
+import os
+from unittest import mock
 
 import pytest
 import torch
 import yaml
-from helpers import run_module, tiny
+from helpers import run_module, tiny, tiny_shape
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from recipes import modeling, pretrain_mlm
@@ -53,7 +55,7 @@ def test_modernbert_fields_are_settable_and_misspellings_are_not(tmp_path, corpu
     assert model.model_type == "modernbert"
     assert (shape.global_attn_every_n_layers, shape.local_attention) == (1, 64)
     with pytest.raises(UserError, match="unknown config key `local_attention`"):
-        pretrain_mlm.parse_args(base + ["--local_attention", "64"])  # a RoBERTa has none
+        pretrain_mlm.parse_args(base + ["--model_type", "roberta", "--local_attention", "64"])
     with pytest.raises(UserError, match="cls_token_id.*copied from the tokenizer"):
         pretrain_mlm.parse_args(base + ["--model_type", "modernbert", "--cls_token_id", "3"])
 
@@ -137,7 +139,8 @@ def test_bf16_auto_on_a_cpu_with_native_bf16(tmp_path, monkeypatch, cpu_only, fe
     args = parse(tmp_path)
     assert args.bf16 is True and args.use_cpu is True
     assert feature in args.precision_reason
-    assert args.run_settings["values"]["bf16"] is True  # the resolved choice is what reruns
+    # run_config.yaml keeps `auto`: a rerun on another machine detects its own precision
+    assert args.run_settings["values"]["bf16"] == "auto"
 
 
 def test_bf16_auto_on_a_cpu_without_native_bf16_stays_fp32(tmp_path, monkeypatch, cpu_only, capsys):
@@ -172,3 +175,70 @@ def test_every_family_builds_its_stock_class(bpe_tokenizer_dir):
             name, build_config(name, tok, 32, small | {"intermediate_size": 64}), True
         )
         assert type(model) is spec.model_class and model.config.vocab_size == len(tok)
+
+
+# ---- FSDP: each family names the layer class FSDP wraps -------------------------------------
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_names_a_layer_class_its_model_has(family, bpe_tokenizer_dir):
+    from accelerate.utils.dataclasses import get_module_class_from_name
+
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    config = build_config(family, tokenizer, 32, tiny_shape())
+    model = build_model(family, config, sparse_mlm_head=True)
+    layer = get_module_class_from_name(model, FAMILIES[family].layer_class)
+    assert layer is not None and layer.__name__ == FAMILIES[family].layer_class
+
+
+@pytest.fixture
+def restore_environ():
+    """The recipe sets FSDP_TRANSFORMER_CLS_TO_WRAP in os.environ itself, where monkeypatch
+    does not see it: without this, it leaks into later tests' subprocesses (test_fsdp.py)."""
+    with mock.patch.dict(os.environ):
+        yield
+
+
+def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(
+    monkeypatch, restore_environ
+):
+    from recipes.families import fsdp_layer_class_to_wrap
+
+    monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    assert fsdp_layer_class_to_wrap("modernbert") is None  # not under FSDP: nothing to do
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # what `accelerate launch` exports
+    monkeypatch.setenv("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP")
+    assert fsdp_layer_class_to_wrap("modernbert") == "ModernBertEncoderLayer"
+    assert os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "ModernBertEncoderLayer"
+    with pytest.raises(UserError, match="RobertaLayer.*Remove the key"):
+        monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "ModernBertEncoderLayer")
+        fsdp_layer_class_to_wrap("roberta")
+
+
+@pytest.mark.parametrize("family", ["roberta", "bert"])
+def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
+    family, tmp_path, monkeypatch, restore_environ, bpe_tokenizer_dir
+):
+    from recipes.families import prepare_for_fsdp
+
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    model = build_model(family, build_config(family, tokenizer, 32, tiny_shape()), True).eval()
+    head = model.lm_head if family == "roberta" else model.cls.predictions
+    with torch.no_grad():
+        head.bias.normal_()  # zeros at init: a bias left out would not show
+    ids = torch.randint(5, len(tokenizer), (2, 16))
+    before = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    prepare_for_fsdp(family, model)
+    # FSDP2 refuses one Parameter in two groups: decoder.bias no longer aliases head.bias
+    assert head.decoder.bias is None and not any("decoder.bias" in k for k in model.state_dict())
+    model.tie_weights()  # accelerate may call it: the bias stays out, the weight stays tied
+    assert head.decoder.bias is None
+    assert head.decoder.weight is model.get_input_embeddings().weight
+    after = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    assert torch.equal(before, after)
+    model.save_pretrained(tmp_path)  # what a stock load makes of it: the bias tied back
+    reloaded = type(model).from_pretrained(tmp_path).eval()
+    out = reloaded(input_ids=ids)
+    assert torch.equal(before, out.logits if family == "roberta" else out.prediction_logits)

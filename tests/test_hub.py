@@ -323,3 +323,30 @@ def test_push_refuses_a_folder_that_contains_the_token(hub, tmp_path):
         push_folder(out, repo_id, token=GOOD)
     assert GOOD not in str(err.value)
     assert hub.files(repo_id) == {}
+
+
+@pytest.mark.parametrize(
+    ("start", "hub_id"),
+    [("FacebookAI/roberta-base", "FacebookAI/roberta-base"), ("outputs/never-pushed", None)],
+)
+def test_a_continued_model_card_names_its_base_model(start, hub_id):
+    card = build_model_card(
+        **card_kwargs("roberta", "<mask>", base_model=start, base_model_hub_id=hub_id)
+    )
+    assert card.data.base_model == hub_id  # Hub convention: a repo id, or nothing
+    assert "continued-pretraining" in card.data.tags
+    assert "pretrained-from-scratch" not in card.data.tags
+    assert f"continued from [{start}]" in card.text or f"continued from `{start}`" in card.text
+    assert "from scratch" not in card.text
+    scratch = build_model_card(**card_kwargs("roberta", "<mask>"))
+    assert scratch.data.base_model is None and "pretrained from scratch" in scratch.text
+
+
+def test_a_local_checkpoint_that_was_pushed_is_cited_by_its_repo_id(tmp_path):
+    from recipes.outputs import published_id
+
+    (tmp_path / "run_config.yaml").write_text("push_to_hub: true\nhub_model_id: alice/tiny\n")
+    assert published_id(str(tmp_path)) == "alice/tiny"
+    (tmp_path / "run_config.yaml").write_text("hub_model_id: alice/tiny\n")  # never pushed
+    assert published_id(str(tmp_path)) is None
+    assert published_id("google-bert/bert-base-uncased") == "google-bert/bert-base-uncased"

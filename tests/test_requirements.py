@@ -75,3 +75,32 @@ def test_every_pin_is_imported_or_explained():
     stale = set(NOT_IMPORTED) - set(pinned())
     assert not stale, f"NOT_IMPORTED names {sorted(stale)}, which requirements.txt does not pin"
     assert not set(NOT_IMPORTED) & imported, "a NOT_IMPORTED package is imported after all"
+
+
+def test_python_version_is_the_same_in_pyproject_ruff_makefile_and_readme():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["requires-python"] == ">=3.11"  # transformers 5, numpy 2.4, ...
+    assert project["tool"]["ruff"]["target-version"] == "py311"
+    assert "(3, 11)" in (REPO / "Makefile").read_text()  # make install refuses an older one
+    readme = (REPO / "README.md").read_text()
+    assert "Python 3.11+" in readme and "3.10" not in readme
+    assert sys.version_info >= (3, 11)
+
+
+def test_make_install_takes_the_cpu_torch_from_an_index_when_asked():
+    import subprocess
+
+    def dry_run(*args):
+        command = ["make", "-n", "-B", "install", *args]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True).stdout
+
+    index = "https://download.pytorch.org/whl/cpu"
+    lines = dry_run(f"TORCH_INDEX={index}").splitlines()
+    torch_line = next(i for i, line in enumerate(lines) if f"--index-url {index}" in line)
+    assert f"torch=={pinned()['torch']} " in lines[torch_line] + " "  # the pinned version
+    requirements = next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
+    assert torch_line < requirements  # first, so pip keeps it
+    assert "--index-url" not in dry_run()  # by default: the package index as configured
+    assert "TORCH_INDEX=" in (REPO / "README.md").read_text()

@@ -29,7 +29,10 @@ def test_run_config_reruns_to_the_same_weights(tmp_path, corpus_files, bpe_token
     assert "--config" in recorded.splitlines()[2]  # the rerun command, in the header
     settings = yaml.safe_load(recorded)
     assert settings["learning_rate"] == 2e-3 and settings["model_type"] == family
-    assert "bf16" in settings  # the precision `auto` resolved to, so a rerun trains alike
+    # Machine-detected values are not inherited: `bf16: auto` stays auto and a use_cpu derived
+    # from the missing GPU is left out, so a rerun elsewhere detects them again.
+    assert settings["bf16"] == "auto"
+    assert "use_cpu" not in settings
 
     second = tmp_path / "second"
     rerun = run_module(
