@@ -5,6 +5,8 @@ A recipe builds its data, model, collator and Trainer, then calls `train_evaluat
 happens after that is the same for RoBERTa, ModernBERT and BERT, so it is written once.
 """
 
+import torch.distributed as dist
+
 from recipes.continued import before_metrics, evaluate_before
 from recipes.metrics import add_perplexity
 from recipes.outputs import finish_run, widget_example
@@ -46,7 +48,7 @@ def train_evaluate_finish(
     print(result_lines(metrics, before))
 
     prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
-    return finish_run(
+    results = finish_run(
         trainer,
         metrics,
         model_type=family,
@@ -54,6 +56,17 @@ def train_evaluate_finish(
         widget_text=prompt,
         base_model=base_model,
     )
+    leave_process_group()
+    return results
+
+
+def leave_process_group() -> None:
+    """Under `accelerate launch` / torchrun: wait for every rank, then leave the process group.
+    A rank that exits with the group's threads still running aborts at exit ("terminate called
+    without an active exception", SIGABRT: a failed launch after a finished run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def result_lines(metrics: dict, before: dict) -> str:
