@@ -82,6 +82,15 @@ class FinetuneModelArguments:
             "can learn fast while a pretrained encoder moves slowly. Unset: learning_rate."
         },
     )
+    freeze_embeddings: bool = field(
+        default=True,
+        metadata={
+            "help": "Keep the pretrained token embeddings as pretraining left them (the "
+            "random-init control always trains its own): a word that the few labelled examples "
+            "never contain keeps its place next to the words they do. Measured on an unseen "
+            "task, 256 labels: +0.04 test accuracy on a CPU-pretrained checkpoint (README)."
+        },
+    )
     attn_implementation: str = field(
         default="sdpa",
         metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
@@ -239,14 +248,15 @@ def fine_tune(model, training_args, datasets, tokenizer, num_labels: int, head_l
 
 def optimizer_with_head_lr(trainer, head_lr: float):
     """Trainer's own optimizer (class, betas, weight-decay split), with the parameters outside
-    the encoder (`base_model_prefix`) at `head_lr`."""
+    the encoder (`base_model_prefix`) at `head_lr`; frozen ones (requires_grad off) left out."""
     model, args = trainer.model, trainer.args
     decay = set(trainer.get_decay_parameter_names(model))
     encoder = model.base_model_prefix + "."
     groups = {}
     for name, param in model.named_parameters():
-        head = not name.startswith(encoder)
-        groups.setdefault((head, name in decay), []).append(param)
+        if param.requires_grad:
+            head = not name.startswith(encoder)
+            groups.setdefault((head, name in decay), []).append(param)
     cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     return cls(
         [
@@ -356,6 +366,8 @@ def main(argv=None) -> dict:
                         if side == PRETRAINED
                         else AutoModelForSequenceClassification.from_config(config)
                     )
+                    if side == PRETRAINED and model_args.freeze_embeddings:
+                        model.get_input_embeddings().weight.requires_grad_(False)
                     trainer, metrics = fine_tune(
                         model, args, subset, tokenizer, num_labels,
                         model_args.classifier_learning_rate,

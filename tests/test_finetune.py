@@ -166,11 +166,14 @@ def test_saved_classifier_reloads_with_pipeline(pushed, pretrained):
     classify = pipeline("text-classification", model=str(out))
     [prediction] = classify("When shall we three meet again?")
     assert prediction["label"] in {"play", "sonnet"} and 0.0 <= prediction["score"] <= 1.0
-    # the encoder started from the pretrained checkpoint: fine-tuning moved it, but not far
+    # the encoder started from the pretrained checkpoint: fine-tuning moved it, but not far;
+    # the token embeddings stay as pretraining left them (freeze_embeddings, the default)
     tuned, base = load_file(out / "model.safetensors"), load_file(pretrained / "model.safetensors")
-    name = "roberta.embeddings.word_embeddings.weight"
+    name = "roberta.encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(tuned[name], base[name])
     assert (tuned[name] - base[name]).abs().max() < 0.05
+    name = "roberta.embeddings.word_embeddings.weight"
+    assert torch.equal(tuned[name], base[name])
 
 
 def test_card_and_push(pushed, pretrained):
@@ -474,16 +477,25 @@ def pretrained_modernbert(tmp_path_factory, bpe_tokenizer_dir, corpus_files):
 
 
 def spy_on_runs(monkeypatch) -> list[dict]:
-    """Record each fine-tuning run as the recipe starts it: its arguments, its training data
-    and a copy of its weights before the first step."""
+    """Record each fine-tuning run as the recipe starts it: its arguments, its training data,
+    the name of its token embeddings and a copy of its weights before the first step and after
+    the last ("after")."""
     runs, original = [], ft.fine_tune
 
+    def copy(model):
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
     def spy(model, args, datasets, *rest, **kwargs):
-        runs.append({
+        tokens = model.get_input_embeddings().weight
+        run = {
             "args": args, "train": datasets["train"], "prefix": model.base_model_prefix,
-            "weights": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        })  # fmt: skip
-        return original(model, args, datasets, *rest, **kwargs)
+            "weights": copy(model),
+            "embeddings": next(k for k, p in model.named_parameters() if p is tokens),
+        }  # fmt: skip
+        runs.append(run)
+        trainer, metrics = original(model, args, datasets, *rest, **kwargs)
+        run["after"] = copy(trainer.model)
+        return trainer, metrics
 
     monkeypatch.setattr(ft, "fine_tune", spy)
     return runs
@@ -507,6 +519,14 @@ def test_the_pretrained_encoder_reaches_the_classifier_and_the_control_shares_no
     assert encoder == {k for k in base if k.startswith(prefix)} and len(encoder) > 10
     assert [k for k in encoder if not torch.equal(pre["weights"][k], base[k])] == []
     assert [k for k in encoder if torch.equal(control["weights"][k], base[k])] == []
+    # freeze_embeddings (the default): the pretrained token embeddings leave fine-tuning as they
+    # came, while the rest of the encoder learns; the control trains its own embeddings
+    embeddings = pre["embeddings"]
+    assert embeddings in encoder
+    assert torch.equal(pre["after"][embeddings], base[embeddings])
+    moved = [k for k in encoder if not torch.equal(pre["after"][k], base[k])]
+    assert len(moved) > len(encoder) // 2, moved
+    assert not torch.equal(control["after"][embeddings], control["weights"][embeddings])
 
 
 def test_seeds_label_counts_and_a_sweep_choose_on_validation_and_report_test(
@@ -520,8 +540,13 @@ def test_seeds_label_counts_and_a_sweep_choose_on_validation_and_report_test(
         "--from_scratch_control", "true", "--label_counts", "8", "40", "--seeds", "2",
         "--sweep_learning_rates", "0", "3e-3", "--eval_strategy", "steps",
         "--evaluations_per_run", "2", "--classifier_learning_rate", "1e-2",
+        "--freeze_embeddings", "false",
     )  # fmt: skip
     assert len(runs) == len(results["runs"]) == 2 * 2 * 2 * 2  # counts x seeds x sides x rates
+    # freeze_embeddings false: the pretrained token embeddings learn too (at rate 3e-3, not 0)
+    for r in runs:
+        moved = not torch.equal(r["after"][r["embeddings"]], r["weights"][r["embeddings"]])
+        assert moved == (r["args"].learning_rate > 0), (r["args"].output_dir, moved)
     # every run keeps its best validation checkpoint; validation is never the test file
     assert all(r["args"].load_best_model_at_end for r in runs)
     assert {r["args"].metric_for_best_model for r in runs} == {"accuracy"}
@@ -577,3 +602,7 @@ def test_the_head_learns_at_its_own_rate_and_the_encoder_at_learning_rate(
         assert rate[id(param)] == (1e-4 if name.startswith("roberta.") else 3e-3), name
         assert decay[id(param)] == (0.0 if "bias" in name or "LayerNorm" in name else 0.1), name
     assert len(rate) == len(list(model.parameters()))
+    # a frozen tensor (freeze_embeddings) is left out of the optimizer altogether
+    frozen = model.get_input_embeddings().weight.requires_grad_(False)
+    kept = [p for g in ft.optimizer_with_head_lr(trainer, 3e-3).param_groups for p in g["params"]]
+    assert all(p is not frozen for p in kept) and len(kept) == len(rate) - 1
