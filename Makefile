@@ -79,8 +79,10 @@ demo-finetune: data
 DE_DATA := data/manpages-de
 .PHONY: demo-payoff
 demo-payoff: install
-	test -f $(DE_DATA)/corpus.txt || { mkdir -p data/debs && cd data/debs && \
-		apt-get download manpages-de manpages-de-dev; }
+	test -f $(DE_DATA)/corpus.txt || ls data/debs/manpages-de*.deb >/dev/null 2>&1 || \
+		{ mkdir -p data/debs && cd data/debs && apt-get download manpages-de manpages-de-dev; } || \
+		{ echo "apt-get download failed: put manpages-de*.deb and manpages-de-dev*.deb (any \
+		Debian mirror, pool/main/m/manpages-de/) in data/debs and rerun"; exit 2; }
 	test -f $(DE_DATA)/corpus.txt || $(PY) -m benchmarks.manpages --debs data/debs --out $(DE_DATA)
 	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml \
 		--train_files $(DE_DATA)/corpus.txt --output_dir outputs/tokenizer-de
