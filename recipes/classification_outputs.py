@@ -34,6 +34,7 @@ def finish_classification_run(
         "max_steps": trainer.state.max_steps,
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
+        "token_embeddings": "frozen, as pretrained" if results["freeze_embeddings"] else "trained",
         "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
     }
     repo_id = args.hub_model_id or out.name

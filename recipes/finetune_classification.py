@@ -393,6 +393,7 @@ def main(argv=None) -> dict:
         "validation_examples": sizes["validation"],
         "test_examples": sizes["test"],
         "seeds": seeds,
+        "freeze_embeddings": model_args.freeze_embeddings,
         "learning_curve": rows,
         "runs": [{k: v for k, v in r.items() if not k.startswith("train_")} for r in runs],
     }

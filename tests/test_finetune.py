@@ -189,6 +189,7 @@ def test_card_and_push(pushed, pretrained):
     assert "as the control, from random weights (same architecture)" in card
     assert "Always 'play' (the most frequent training label) scores 0.625." in card
     assert "learning_curve.png" in files and "![Learning curve](learning_curve.png)" in card
+    assert "| token_embeddings | frozen, as pretrained |" in card
 
 
 # ------------------------------------------------------------------------ pairs, the control
@@ -579,6 +580,7 @@ def test_seeds_label_counts_and_a_sweep_choose_on_validation_and_report_test(
     assert not (out / "_runs").exists()
     card = (out / "README.md").read_text()
     assert "| labels | pretrained (mean ± sd over 2 seeds) |" in card
+    assert "| token_embeddings | trained |" in card
     assert "![Learning curve](learning_curve.png)" in card
     [prediction] = pipeline("text-classification", model=str(out))("When shall we three meet?")
     assert prediction["label"] in {"play", "sonnet"}
