@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from recipes import hub, learning_curve
-from recipes.learning_curve import CONTROL, PRETRAINED
 from recipes.outputs import FINISHED_MARKER
 
 
@@ -16,6 +15,8 @@ def finish_classification_run(
 ) -> dict:
     """Loss and learning curves, card, trainer state, all_results.json (last: the run is
     finished), push. `trainer`: the saved model's run; `args`: the command's TrainingArguments."""
+    from recipes.plotting import plot_fine_tuning, plot_learning_curve  # matplotlib: ~1 s
+
     out = Path(args.output_dir)
     curve = plot_fine_tuning(histories, out / "loss_curve.png", title=out.name)
     plot_learning_curve(
@@ -46,65 +47,6 @@ def finish_classification_run(
         url = hub.push_folder(out, args.hub_model_id, commit_message="End of fine-tuning")
         print(f"Pushed to {url}")
     return results
-
-
-def _figure():
-    import matplotlib  # ~1 s to import: only here
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    return plt, fig, ax
-
-
-def _save(plt, fig, ax, title: str, path: Path) -> Path:
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def plot_fine_tuning(histories: dict, path: Path, title: str) -> Path:
-    """Train and validation loss against step, one colour per run (pretrained, random init)."""
-    plt, fig, ax = _figure()
-    for (name, history), color in zip(histories.items(), ["tab:blue", "tab:gray"]):
-        train = [(e["step"], e["loss"]) for e in history if "loss" in e]
-        evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
-        if train:
-            ax.plot(*zip(*train), color=color, linewidth=1.0, label=f"{name}: train")
-        if evals:
-            ax.plot(*zip(*evals), "o--", color=color, label=f"{name}: validation")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("classification cross-entropy")
-    return _save(plt, fig, ax, title, path)
-
-
-def plot_learning_curve(rows: list[dict], majority: float, path: Path, title: str) -> Path:
-    """Test accuracy against labelled examples (log scale): each side's mean with its
-    standard deviation over seeds as error bars and every seed as a dot; the majority floor."""
-    plt, fig, ax = _figure()
-    xs = [row["labels"] for row in rows]
-    for side, colour in ((PRETRAINED, "tab:blue"), (CONTROL, "tab:gray")):
-        if side not in rows[0]:
-            continue
-        means = [row[side]["mean"] for row in rows]
-        spread = [row[side]["std"] or 0.0 for row in rows]
-        ax.errorbar(xs, means, yerr=spread, fmt="o-", color=colour, capsize=3, label=side)
-        for x, row in zip(xs, rows):
-            ax.scatter([x] * len(row[side]["accuracy"]), row[side]["accuracy"], s=9,
-                       color=colour, alpha=0.45)  # fmt: skip
-    ax.axhline(majority, linestyle="--", color="tab:red", alpha=0.7,
-               label=f"majority label: {majority:.3f}")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xticks(xs, [f"{x:,}" for x in xs])
-    ax.minorticks_off()
-    ax.set_xlabel("labelled training examples")
-    ax.set_ylabel("test accuracy")
-    return _save(plt, fig, ax, title, path)
 
 
 def classification_card(repo_id, base, results, hyper, data_args, label_names, curve):

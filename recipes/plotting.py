@@ -1,7 +1,8 @@
 """loss_curve.png: loss against optimizer step and, once there are evaluations, held-out
 accuracy against the accuracy of always guessing the most frequent answer, from Trainer's log
 history. A falling loss alone does not say whether the model learned anything beyond token
-frequencies; accuracy above its floor does."""
+frequencies; accuracy above its floor does. Fine-tuning's figures too: the kept runs' losses and
+the learning curve (test accuracy against labelled examples)."""
 
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+
+from recipes.learning_curve import CONTROL, PRETRAINED  # noqa: E402
 
 # eval key -> (label, colour, its majority-baseline key), as recipes/metrics.py names them
 ACCURACIES = {
@@ -82,3 +85,57 @@ def plot_loss_curve(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------- fine-tuning
+def _figure():
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    return fig, ax
+
+
+def _save(fig, ax, title: str, path: Path) -> Path:
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_fine_tuning(histories: dict, path: Path, title: str) -> Path:
+    """Train and validation loss against step, one colour per run (pretrained, random init)."""
+    fig, ax = _figure()
+    for (name, history), color in zip(histories.items(), ["tab:blue", "tab:gray"]):
+        train, evals = _series(history, "loss"), _series(history, "eval_loss")
+        if train:
+            ax.plot(*zip(*train), color=color, linewidth=1.0, label=f"{name}: train")
+        if evals:
+            ax.plot(*zip(*evals), "o--", color=color, label=f"{name}: validation")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("classification cross-entropy")
+    return _save(fig, ax, title, path)
+
+
+def plot_learning_curve(rows: list[dict], majority: float, path: Path, title: str) -> Path:
+    """Test accuracy against labelled examples (log scale): each side's mean with its
+    standard deviation over seeds as error bars and every seed as a dot; the majority floor."""
+    fig, ax = _figure()
+    xs = [row["labels"] for row in rows]
+    for side, colour in ((PRETRAINED, "tab:blue"), (CONTROL, "tab:gray")):
+        if side not in rows[0]:
+            continue
+        means = [row[side]["mean"] for row in rows]
+        spread = [row[side]["std"] or 0.0 for row in rows]
+        ax.errorbar(xs, means, yerr=spread, fmt="o-", color=colour, capsize=3, label=side)
+        for x, row in zip(xs, rows):
+            ax.scatter([x] * len(row[side]["accuracy"]), row[side]["accuracy"], s=9,
+                       color=colour, alpha=0.45)  # fmt: skip
+    ax.axhline(majority, linestyle="--", color="tab:red", alpha=0.7,
+               label=f"majority label: {majority:.3f}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel("test accuracy")
+    return _save(fig, ax, title, path)
