@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 data: install
-	$(PY) -m recipes.corpus
+	$(PY) -m recipes.tasks.shakespeare
 
 # The main job: a byte-level BPE tokenizer, then a ModernBERT masked LM (recipes/pretrain_mlm.py).
 demo: data
@@ -60,14 +60,14 @@ demo-bert: data
 # Does pretraining pay off? Fine-tune FINETUNE_MODEL on the First Folio's kinds of play (comedy,
 # history, tragedy; test passages from the text pretraining held out) on 64 and 256 labels, 3 seeds
 # each, next to the same model from random weights and the majority class; prints the table and
-# writes learning_curve.png (recipes/finetune_classification.py, recipes/folio.py).
+# writes learning_curve.png (recipes/finetune_classification.py, recipes/tasks/folio.py).
 FINETUNE_MODEL ?= outputs/modernbert-tiny
 .PHONY: demo-finetune
 demo-finetune: data
 	test -f $(FINETUNE_MODEL)/all_results.json || $(MAKE) demo
 	@test -f $(FINETUNE_MODEL)/all_results.json || { echo "$(FINETUNE_MODEL) has no finished \
 	pretraining run: train it first (make demo-roberta for outputs/roberta-tiny)"; exit 2; }
-	$(PY) -m recipes.folio
+	$(PY) -m recipes.tasks.folio
 	$(PY) -m recipes.finetune_classification --config recipes/configs/finetune/folio-genre.yaml \
 		--model_name_or_path $(FINETUNE_MODEL) --output_dir $(FINETUNE_MODEL)-folio-genre \
 		--overwrite_output_dir true
@@ -83,7 +83,7 @@ demo-payoff: install
 		{ mkdir -p data/debs && cd data/debs && apt-get download manpages-de manpages-de-dev; } || \
 		{ echo "apt-get download failed: put manpages-de*.deb and manpages-de-dev*.deb (any \
 		Debian mirror, pool/main/m/manpages-de/) in data/debs and rerun"; exit 2; }
-	test -f $(DE_DATA)/corpus.txt || $(PY) -m benchmarks.manpages --debs data/debs --out $(DE_DATA)
+	test -f $(DE_DATA)/corpus.txt || $(PY) -m recipes.tasks.manpages_de --debs data/debs --out $(DE_DATA)
 	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml \
 		--train_files $(DE_DATA)/corpus.txt --output_dir outputs/tokenizer-de
 	$(PY) -m recipes.pretrain_mlm --config recipes/configs/modernbert-tiny.yaml \

@@ -14,7 +14,7 @@ One process, one corpus (Shakespeare, `make data`), one model shape (hidden 256,
     d  c with `model_type: modernbert` (GeGLU FFN, every layer global as modernbert-tiny.yaml)
     c-workers  (optional) c with dataloader_num_workers=1
 
-Every model is built by recipes/families.py (benchmarks/ways.py), as the recipes build them.
+Every model is built by recipes/models/families.py (benchmarks/ways.py), as the recipes build them.
 
 Each run builds a fresh model and Trainer, trains `warmup + steps` steps and times the last
 `steps` (from the end of the warm-up steps to the end of the last, data loading included); the
@@ -54,10 +54,11 @@ from benchmarks.ways import (
     train_quietly,
     tutorial_lines,
 )
-from recipes.config import DataArguments
-from recipes.data import load_raw_datasets, tokenize_datasets
-from recipes.modeling import load_tokenizer, resolve_bf16
+from recipes.arguments import DataArguments
+from recipes.data.text import load_raw_datasets, tokenize_datasets
+from recipes.data.tokenizer import load_tokenizer
 from recipes.pretrain_mlm import parse_args as recipe_args
+from recipes.runs.precision import resolve_bf16
 from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,8 +40,8 @@ from benchmarks.ways import (
     train_quietly,
 )
 from recipes.config import model_overrides
-from recipes.data import load_raw_datasets, tokenize_datasets
-from recipes.masking import ResumableMaskingCollator
+from recipes.data.masking import ResumableMaskingCollator
+from recipes.data.text import load_raw_datasets, tokenize_datasets
 from recipes.pretrain_mlm import parse_args as recipe_args
 
 matplotlib.use("Agg")

@@ -2,7 +2,7 @@
 
 Shared by the throughput table (bench.py) and the time-to-accuracy race (race.py), so both
 measure the same things. The recipe's ways go through the recipe's own code:
-`recipes.pretrain_mlm.parse_args` for the settings, `recipes.families.build_config` /
+`recipes.pretrain_mlm.parse_args` for the settings, `recipes.models.families.build_config` /
 `build_model` for the model (its sparse head included), `ResumableMaskingCollator` for masking.
 The stock ways build a stock `RobertaForMaskedLM` (dense head) and stock `TrainingArguments`, as
 the tutorial and run_mlm.py do; their config also comes from `build_config`, since the special
@@ -17,8 +17,8 @@ import torch
 from transformers import PrinterCallback, RobertaForMaskedLM, Trainer, TrainingArguments
 
 from recipes.config import model_overrides
-from recipes.families import attn_implementation, build_config, build_model
-from recipes.masking import ResumableMaskingCollator
+from recipes.data.masking import ResumableMaskingCollator
+from recipes.models.families import attn_implementation, build_config, build_model
 from recipes.pretrain_mlm import parse_args as recipe_args
 
 

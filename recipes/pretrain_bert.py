@@ -5,127 +5,29 @@
 
 recipes/pretrain_mlm.py with BERT's data: documents are split into sentences and cut into
 `[CLS] A [SEP] B [SEP]` pairs, B the true continuation of A or a passage from another document
-(recipes/nsp_data.py, the original create_pretraining_data.py's rules). The collator masks each
-batch afresh. `model_impl: scratch` trains recipes/scratch_bert.py's plain-PyTorch BERT in place
+(recipes/data/nsp.py, the original create_pretraining_data.py's rules). The collator masks each
+batch afresh. `model_impl: scratch` trains recipes/models/scratch_bert.py's plain-PyTorch BERT in place
 of transformers' BertForPreTraining; both leave the same stock transformers checkpoint.
 Every field is documented in `--help`.
 """
 
-from dataclasses import dataclass, field
+from transformers import Trainer, TrainingArguments
 
-from transformers import BertConfig, Trainer, TrainingArguments
-
-from recipes import scratch_bert
-from recipes.config import (
-    TRAINING_DEFAULTS,
-    DataArguments,
-    model_config_arguments,
-    model_overrides,
-    parse_config,
-    peek,
-    setting_origin,
-)
-from recipes.continued import (
-    ContinueArguments,
-    local_checkpoint,
-    start_from_checkpoint,
-)
+from recipes.arguments import TRAINING_DEFAULTS, BertArguments, BertShapeArguments, DataArguments
+from recipes.config import model_overrides, parse_config, peek, setting_origin
+from recipes.data.masking import ResumableMaskingCollator
+from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
+from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError, exit_on_user_error
-from recipes.families import (
-    DERIVED,
-    build_config,
-    build_model,
-    checkpoint_family,
-    prepare_for_fsdp,
-)
-from recipes.masking import ResumableMaskingCollator
-from recipes.metrics import (
-    compute_pretraining_metrics,
-    pretraining_logits_for_metrics,
-)
-from recipes.modeling import count_parameters, load_tokenizer
-from recipes.nsp_data import load_documents, nsp_pairs, padding_waste
-from recipes.outputs import start_run
-from recipes.training import train_evaluate_finish
+from recipes.models import scratch_bert
+from recipes.models.checkpoints import checkpoint_family, local_checkpoint, start_from_checkpoint
+from recipes.models.families import build_config, build_model, count_parameters
+from recipes.models.fsdp import prepare_for_fsdp
+from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
+from recipes.runs.start import start_run
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
-
-
-@dataclass
-class BertArguments(ContinueArguments):
-    model_impl: str = field(
-        default="transformers",
-        metadata={
-            "help": "'transformers': transformers.BertForPreTraining. 'scratch': the plain-PyTorch "
-            "BERT in recipes/scratch_bert.py, same Trainer, checkpoints in transformers format.",
-            "choices": ["transformers", "scratch"],
-        },
-    )
-    short_seq_prob: float = field(
-        default=0.1,
-        metadata={
-            "help": "Share of pairs that aim at a random shorter length, so the model also sees "
-            "the short inputs fine-tuning gives it (BERT: 0.1, drawn per document there)."
-        },
-    )
-    dupe_factor: int = field(
-        default=1,
-        metadata={
-            "help": "Build the training pairs this many times, each with other random splits "
-            "and random Bs (BERT: 10). Pairs are fixed once built: on a small corpus trained "
-            "for many epochs, this keeps the model from seeing the very same pairs again."
-        },
-    )
-    documents: str = field(
-        default="auto",
-        metadata={
-            "help": "How rows become documents. 'rows': each row is one (text files: see "
-            "text_sample_by; by default BERT's format, where a blank line or the end of a file "
-            "ends a document). 'wikitext': rows are "
-            "wikitext lines, grouped into articles at ` = Title = ` lines. 'auto': wikitext when "
-            "dataset_name names wikitext, else rows.",
-            "choices": ["auto", "rows", "wikitext"],
-        },
-    )
-    validation_holdout: str = field(
-        default="documents",
-        metadata={
-            "help": "Without validation data, what `validation_split_percentage` holds out. "
-            "'documents': that share of the documents, whole (many documents, e.g. Wikipedia). "
-            "'document_ends': the last sentences of every document, for a few long ones "
-            "(books, plays): 5 percent of the demo's 42 plays, held out whole, is two plays, and every "
-            "held-out random B comes from the one other play.",
-            "choices": ["documents", "document_ends"],
-        },
-    )
-    sparse_mlm_head: bool = field(
-        default=True,
-        metadata={
-            "help": "Run the MLM head only at masked positions during training (same loss and "
-            "gradients, a fraction of the work); the saved model is a stock BertForPreTraining."
-        },
-    )
-    attn_implementation: str = field(
-        default="sdpa",
-        metadata={
-            "help": "Attention kernel (model_impl: transformers; scratch always uses SDPA).",
-            "choices": ["sdpa", "eager", "flash_attention_2"],
-        },
-    )
-
-    def __post_init__(self):
-        if not 0.0 <= self.short_seq_prob <= 1.0:
-            raise UserError(f"`short_seq_prob` must be in [0, 1], got {self.short_seq_prob}.")
-        if self.dupe_factor < 1:
-            raise UserError(f"`dupe_factor` must be at least 1, got {self.dupe_factor}.")
-        if self.model_impl == "scratch" and self.attn_implementation != "sdpa":
-            raise UserError("`model_impl: scratch` always uses SDPA: drop `attn_implementation`.")
-        if self.model_impl == "scratch" and self.model_name_or_path:
-            raise UserError("continue a checkpoint with `model_impl: transformers`.")
-        super().__post_init__()
-
-
-BertShapeArguments = model_config_arguments(BertConfig, DERIVED)
 
 
 def parse_args(argv=None):
@@ -243,7 +145,7 @@ def main(argv=None) -> dict:
         callbacks=callbacks,
     )
 
-    # ---- Train, evaluate, save, card, push (recipes/training.py, shared with pretrain_mlm) ----
+    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with pretrain_mlm) ----
     # eval_loss is MLM + NSP; perplexity comes from the MLM part alone (mlm_loss).
     held_out = documents["validation"].take(50)
     held_out = [ex.get("document") or "\n".join(ex["sentences"]) for ex in held_out]

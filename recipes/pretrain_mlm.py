@@ -5,103 +5,40 @@
     accelerate launch -m recipes.pretrain_mlm --config recipes/configs/modernbert-base.yaml
     torchrun --nproc_per_node 8 -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
 
-`model_type` picks the family (recipes/families.py); everything else is the same pipeline.
-`model_name_or_path` continues pretraining an existing checkpoint instead (recipes/continued.py).
+`model_type` picks the family (recipes/models/families.py); everything else is the same pipeline.
+`model_name_or_path` continues pretraining an existing checkpoint instead (recipes/models/checkpoints.py).
 
 Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
 train -> evaluate -> save/push. Every field is documented in `--help`.
 """
 
-import dataclasses
-from dataclasses import dataclass, field
-from functools import cache
-
 from transformers import Trainer, TrainingArguments
 
-from recipes.config import (
+from recipes.arguments import (
     TRAINING_DEFAULTS,
     DataArguments,
-    model_config_arguments,
-    model_overrides,
-    parse_config,
-    peek,
-    setting_origin,
+    ModelArguments,
+    any_shape_arguments,
+    shape_arguments,
 )
-from recipes.continued import (
-    ContinueArguments,
-    local_checkpoint,
-    start_from_checkpoint,
-)
-from recipes.data import (
-    check_enough_data,
-    load_raw_datasets,
-    tokenize_datasets,
-)
+from recipes.config import model_overrides, parse_config, peek, setting_origin
+from recipes.data.masking import ResumableMaskingCollator
+from recipes.data.stream_position import TrackedStream, track_stream_position
+from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError, exit_on_user_error
-from recipes.families import (
-    DERIVED,
+from recipes.models.checkpoints import checkpoint_family, local_checkpoint, start_from_checkpoint
+from recipes.models.families import (
     FAMILIES,
     MLM_FAMILIES,
     attn_implementation,
     build_config,
     build_model,
-    checkpoint_family,
-    prepare_for_fsdp,
 )
-from recipes.masking import ResumableMaskingCollator
-from recipes.metrics import argmax_logits, compute_mlm_metrics
-from recipes.modeling import load_tokenizer
-from recipes.outputs import start_run
-from recipes.stream_position import TrackedStream, track_stream_position
-from recipes.training import train_evaluate_finish
-
-
-@dataclass
-class ModelArguments(ContinueArguments):
-    model_type: str = field(
-        default="modernbert",
-        metadata={
-            "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
-            "positions; learns about twice as much per CPU-minute here, README) or 'roberta' "
-            "(the tutorial's). "
-            "Its config fields (hidden_size, ...) can then be set too. With "
-            "model_name_or_path, the checkpoint's own.",
-            "choices": MLM_FAMILIES,
-        },
-    )
-    sparse_mlm_head: bool = field(
-        default=True,
-        metadata={
-            "help": "Run the LM head only at masked positions during training (same loss and "
-            "gradients, a fraction of the work); the saved model is the stock *ForMaskedLM."
-        },
-    )
-    attn_implementation: str = field(
-        default="auto",
-        metadata={
-            "help": "Attention kernel. auto: flash_attention_2 on a CUDA GPU in bf16 where "
-            "flash-attn is installed, else sdpa.",
-            "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
-        },
-    )
-
-
-@cache
-def shape_arguments(family: str) -> type:
-    """The dataclass of `family`'s model-config fields (every field of its config class)."""
-    spec = FAMILIES[family]
-    return model_config_arguments(spec.config_class, DERIVED, spec.extra_fields)
-
-
-@cache
-def any_shape_arguments() -> type:
-    """Every family's model-config fields: a checkpoint's family is known only once it is
-    read, and whatever is set is checked against it then (families.load_pretrained)."""
-    fields = {}
-    for family in MLM_FAMILIES:
-        for f in dataclasses.fields(shape_arguments(family)):
-            fields.setdefault(f.name, (f.name, f.type, field(default=None, metadata=f.metadata)))
-    return dataclasses.make_dataclass("CheckpointShapeArguments", list(fields.values()))
+from recipes.models.fsdp import prepare_for_fsdp
+from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
+from recipes.runs.start import start_run
 
 
 def parse_args(argv=None):
@@ -187,7 +124,7 @@ def main(argv=None) -> dict:
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
     # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
-    # `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/masking.py).
+    # `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/data/masking.py).
     pad_to = None  # packed blocks are all full
     if data_args.line_by_line:
         # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
@@ -218,7 +155,7 @@ def main(argv=None) -> dict:
         preprocess_logits_for_metrics=argmax_logits,
     )
 
-    # ---- Train, evaluate, save, card, push (recipes/training.py, shared with BERT) ---------
+    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
         track_stream_position(trainer, resume_from)
     held_out = [example["text"] for example in raw["validation"].take(50)]

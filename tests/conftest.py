@@ -1,4 +1,10 @@
-"""Suite-wide isolation: no network beyond 127.0.0.1, no user caches or tokens.
+"""Suite-wide isolation: no network beyond 127.0.0.1, no user caches or tokens; and the `slow`
+marker by folder: everything under e2e/ and distributed/ trains in real processes.
+
+    tests/unit/         fast: functions and small objects, no training process (`make test-fast`)
+    tests/e2e/          real runs of the recipes, one process each (`slow`)
+    tests/distributed/  real multi-process launches: DDP, FSDP over gloo (`slow`)
+    tests/helpers/      shared helpers, the fake Hub server, the fixtures (corpus, tiny configs)
 
 Environment is set before transformers/huggingface_hub are imported (they read it at import).
 Subprocesses started by tests inherit it.
@@ -21,6 +27,14 @@ os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from helpers import FIXTURES  # noqa: E402  (after the environment is set)
+
+SLOW_FOLDERS = ("e2e", "distributed")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

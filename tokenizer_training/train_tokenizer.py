@@ -29,10 +29,11 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast, RobertaTokenizer
 
-from recipes import hub
-from recipes.config import DataSourceArguments, parse_config
-from recipes.data import load_raw_datasets, text_batches
+from recipes.arguments import DataSourceArguments
+from recipes.config import parse_config
+from recipes.data.text import load_raw_datasets, text_batches
 from recipes.errors import UserError, exit_on_user_error
+from recipes.runs import hub
 
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # the tutorial's order: <s>=0, <pad>=1
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # BERT's: [PAD]=0

@@ -1,0 +1,100 @@
+"""Continued pretraining's vocabulary extension: domain words added to a checkpoint's tokenizer,
+each new embedding started at the mean of the pieces the old tokenizer made of the word.
+"""
+
+from pathlib import Path
+
+import torch
+from tokenizers import AddedToken
+
+from recipes.data.masking import word_scheme
+from recipes.errors import UserError
+
+
+def candidate_words(source: str) -> list[str]:
+    """Words to add, most useful first: a tokenizer folder's word-initial tokens in id order (a
+    trained BPE or WordPiece vocabulary numbers tokens in the order it learned them, the most
+    frequent first), or the lines of a text file."""
+    path = Path(source)
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+    if not path.is_dir():
+        raise UserError(f"`add_tokens_from: {source}` is neither a tokenizer folder nor a file.")
+    from transformers import AutoTokenizer
+
+    try:
+        domain = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"could not load a tokenizer from `add_tokens_from: {source}`: {err}"
+        ) from None
+    kind, marker = word_scheme(domain)
+    special = set(domain.all_special_tokens)
+    words = []
+    for token, _ in sorted(domain.get_vocab().items(), key=lambda item: item[1]):
+        if token in special:
+            continue
+        if kind == "start" and token.startswith(marker):  # "Ġcardiology" -> "cardiology"
+            words.append(domain.convert_tokens_to_string([token]).strip())
+        elif kind == "continue" and not token.startswith(marker):  # not a "##" piece
+            words.append(token)
+    return words
+
+
+def _surface(tokenizer, word: str) -> str:
+    """The text an added token matches. Byte-level and SentencePiece vocabularies carry the
+    space before a word in its token ("Ġcardiology"), so the added token is " cardiology": it
+    matches after a space, decodes with its space, and begins a word for whole-word masking. (A
+    word at the very start of a text or line keeps its old pieces.) WordPiece: the word."""
+    return " " + word if word_scheme(tokenizer)[0] == "start" else word
+
+
+def extend_vocabulary(tokenizer, model, source: str, limit: int) -> list[str]:
+    """Add up to `limit` words from `source` that the tokenizer splits into several pieces,
+    resize the model's embeddings, and start each new row (input embedding, and the output
+    bias where there is one) at the mean of the rows of the pieces the old tokenizer made of
+    the word: the model's own summary of the word, not noise. Returns the added tokens."""
+    # WordPiece tokenizers may lowercase: match the text as the tokenizer normalizes it
+    kind, _ = word_scheme(tokenizer)
+    pieces = {}
+    for word in candidate_words(source):
+        if len(pieces) == limit:
+            break
+        if any(c.isspace() for c in word) or not any(c.isalnum() for c in word):
+            continue
+        text = _surface(tokenizer, word)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) >= 2 and text not in pieces:
+            pieces[text] = ids
+    if not pieces:
+        print(f"add_tokens_from {source}: every word is already one token; nothing added")
+        return []
+    added = [
+        AddedToken(text, single_word=kind == "continue", normalized=kind == "continue")
+        for text in pieces
+    ]
+    tokenizer.add_tokens(added)
+    new_ids = tokenizer.convert_tokens_to_ids(list(pieces))
+    rows = max(len(tokenizer), model.get_input_embeddings().num_embeddings)
+    # ModernBERT's table is padded past its tokenizer (50368 rows for 50280 tokens): new ids
+    # may land in rows that exist already; they are initialised all the same
+    model.resize_token_embeddings(rows, mean_resizing=False)
+    inputs = model.get_input_embeddings().weight
+    outputs = model.get_output_embeddings()
+    bias = getattr(outputs, "bias", None) if outputs is not None else None
+    with torch.no_grad():
+        for new_id, old_ids in zip(new_ids, pieces.values()):
+            inputs[new_id] = inputs[old_ids].mean(dim=0)
+            if outputs is not None and outputs.weight is not inputs:  # untied decoder
+                outputs.weight[new_id] = outputs.weight[old_ids].mean(dim=0)
+            if bias is not None:
+                bias[new_id] = bias[old_ids].mean()
+    sample = ", ".join(repr(t.strip()) for t in list(pieces)[:8]) + (
+        ", ..." if len(pieces) > 8 else ""
+    )
+    print(
+        f"add_tokens_from {source}: {len(pieces)} tokens added ({sample}), vocabulary "
+        f"{len(tokenizer)}; each starts at the mean embedding of its old pieces"
+    )
+    return list(pieces)

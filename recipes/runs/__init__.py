@@ -1,0 +1,2 @@
+"""A run from start to finish: output folder and resume, precision, metrics, the end of
+training, plots, the model card, the Hub."""

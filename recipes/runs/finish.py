@@ -1,0 +1,313 @@
+"""The end of every run: train, evaluate on the held-out split, print the verdict, save the model,
+loss curve, card and all_results.json (last: the run is finished), push. Pretraining
+(`train_evaluate_finish`) and fine-tuning (`finish_classification_run`) both end here.
+"""
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import torch.distributed as dist
+import yaml
+from transformers import TrainerCallback
+
+from recipes.runs import card, hub
+from recipes.runs.card import classification_card
+from recipes.runs.metrics import add_perplexity
+from recipes.runs.start import FINISHED_MARKER, RUN_CONFIG
+
+
+def published_id(base_model: str) -> str | None:
+    """The Hub repo id of the checkpoint continued pretraining started from, for the card's
+    `base_model` (which must be a Hub id): `base_model` itself unless it is a local folder; a
+    local folder written by these recipes and pushed names its repo in run_config.yaml's
+    `hub_model_id`. None when there is no Hub id to give."""
+    folder = Path(base_model)
+    if not folder.is_dir():
+        return base_model
+    try:
+        recorded = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    pushed = isinstance(recorded, dict) and recorded.get("push_to_hub")
+    return recorded.get("hub_model_id") if pushed else None
+
+
+def run_precision(trainer) -> str:
+    """fp32, bf16 or fp16: what accelerate trained in, whether the recipe set `bf16` (then
+    TrainingArguments.mixed_precision says bf16) or `accelerate launch` did (then only the
+    environment, ACCELERATE_MIXED_PRECISION, and the Accelerator know)."""
+    accelerator = getattr(trainer, "accelerator", None)
+    mode = getattr(accelerator, "mixed_precision", None) or trainer.args.mixed_precision
+    return {"no": "fp32"}.get(str(mode), str(mode))
+
+
+def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
+    """A sentence from the held-out text with one word masked, for the card and the demo."""
+    for text in texts:
+        line = next((ln.strip() for ln in text.splitlines() if len(ln.split()) >= min_words), None)
+        if line is None or not re.search(r"[A-Za-z\u0600-\u06FF]{3,}", line):
+            continue
+        words = line.split()
+        # mask a longish word in the middle: a good guess needs context from both sides
+        middle = sorted(range(1, len(words) - 1), key=lambda i: -len(words[i].strip(".,;:!?")))
+        i = middle[0]
+        stripped = words[i].rstrip(".,;:!?")
+        words[i] = mask_token + words[i][len(stripped) :]
+        return " ".join(words)
+    return f"The {mask_token} of the matter."
+
+
+def weights_checksum(model) -> str:
+    """A short digest of the parameter values. Data-parallel ranks end training with the same
+    one (else they diverged), and the saved model reloaded with from_pretrained has it too.
+    Under FSDP2 a parameter is a DTensor, one shard per rank: its full value is gathered, a
+    collective, so every rank must call this (finish_run does). Under ZeRO-3 each rank holds a
+    shard, so there the ranks' digests differ."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        value = param.detach()
+        if hasattr(value, "full_tensor"):  # torch.distributed.tensor.DTensor (FSDP2)
+            value = value.full_tensor()
+        digest.update(name.encode())
+        # a copy: numpy() would pin the parameter's own storage, which FSDP2 frees on resharding
+        digest.update(value.float().cpu().clone().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def finish_run(
+    trainer,
+    metrics: dict,
+    *,
+    model_type: str,
+    data_args,
+    widget_text: str,
+    base_model: str | None = None,
+) -> dict:
+    """Save model + tokenizer, results, loss curve and model card; push if asked. Main
+    process only writes; every process must call it (saving synchronises ranks).
+    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
+    args = trainer.args
+    out = Path(args.output_dir)
+    precision = run_precision(trainer)
+    checksum = weights_checksum(trainer.model)
+    print(f"final weights checksum (rank {args.process_index} of {args.world_size}): {checksum}")
+    # model + tokenizer (processing_class), safetensors. `_internal_call`: without it, with
+    # push_to_hub, Trainer pushes here with a card of its own; we push below with ours.
+    trainer.save_model(_internal_call=True)
+    if not trainer.is_world_process_zero():
+        return metrics
+    from recipes.runs.plotting import plot_loss_curve
+
+    loss = "masked-LM + NSP" if card.has_nsp(metrics) else "masked-LM"
+    curve = plot_loss_curve(
+        trainer.state.log_history,
+        out / "loss_curve.png",
+        title=out.name,
+        loss_label=f"{loss} cross-entropy",
+    )
+    trainer.state.save_to_json(str(out / "trainer_state.json"))
+    datasets = [data_args.dataset_name] if data_args.dataset_name else []
+    source = data_args.dataset_name or ", ".join(data_args.train_files)
+    hyper = {
+        "max_seq_length": data_args.max_seq_length,
+        "mlm_probability": data_args.mlm_probability,
+        "learning_rate": args.learning_rate,
+        "global_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * args.world_size,
+        "max_steps": trainer.state.max_steps,
+        "warmup_steps": args.warmup_steps,
+        "weight_decay": args.weight_decay,
+        # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
+        "precision": precision,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+    }
+    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
+    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
+        # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
+        reason = f"accelerate launch's mixed_precision: {precision}"
+    if reason:
+        hyper["precision"] = f"{precision} ({reason})"
+    card.write_model_card(
+        out,
+        repo_id=args.hub_model_id or out.name,
+        model_type=model_type,
+        language=data_args.language,
+        license=data_args.license,
+        datasets=datasets,
+        train_data_description=f"{source} ({metrics.get('train_tokens', '?')} tokens seen)",
+        mask_token=trainer.processing_class.mask_token,
+        widget_text=widget_text,
+        hyperparameters=hyper,
+        metrics=metrics,
+        loss_curve_file=curve.name if curve else None,
+        run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
+        base_model=base_model,
+        base_model_hub_id=published_id(base_model) if base_model else None,
+    )
+    metrics["train_precision"] = precision
+    # Written last: its presence marks a finished run (see prepare_output_dir).
+    (out / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if args.push_to_hub:
+        url = hub.push_folder(out, args.hub_model_id, commit_message="End of training")
+        print(f"Pushed to {url}")
+    return metrics
+
+
+def train_evaluate_finish(
+    trainer,
+    *,
+    resume_from: str | None,
+    base_model: str | None,
+    family: str,
+    data_args,
+    held_out_texts: list[str],
+    metrics: dict | None = None,
+    mlm_loss_key: str = "loss",
+) -> dict:
+    """Train `trainer` (resuming from `resume_from`), evaluate, print, save; the run's metrics.
+
+    base_model: the checkpoint the model starts from (continued pretraining; None: from
+        scratch): its weights are evaluated first, so the gain is a number (`eval_before_*`,
+        `perplexity_before`), and the card names it.
+    metrics: extra numbers the recipe measured before training (e.g. BERT's padding share).
+    mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
+        "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
+    held_out_texts: validation passages; one becomes the card's fill-mask widget example.
+    """
+    if base_model:
+        evaluate_before(trainer, resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    metrics = dict(train_result.metrics) | (metrics or {})
+    tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
+    metrics["train_tokens"] = tokens
+    metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
+
+    prefix = f"eval_{mlm_loss_key}".removesuffix("_loss")  # eval_loss -> "eval"
+    metrics.update(add_perplexity(trainer.evaluate(), prefix=prefix))
+    before = before_metrics(trainer, loss_key=mlm_loss_key)
+    metrics.update(before)
+    print(result_lines(metrics, before))
+
+    prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
+    results = finish_run(
+        trainer,
+        metrics,
+        model_type=family,
+        data_args=data_args,
+        widget_text=prompt,
+        base_model=base_model,
+    )
+    leave_process_group()
+    return results
+
+
+def leave_process_group() -> None:
+    """Under `accelerate launch` / torchrun: wait for every rank, then leave the process group.
+    A rank that exits with the group's threads still running aborts at exit ("terminate called
+    without an active exception", SIGABRT: a failed launch after a finished run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def result_lines(metrics: dict, before: dict) -> str:
+    """The run's verdict: held-out accuracy against the most-frequent-token baseline, and
+    perplexity (and for BERT next-sentence accuracy against the more frequent label)."""
+
+    def was(key: str, spec: str, what: str) -> str:
+        return f" ({before[key]:{spec}} {what})" if before else ""
+
+    lines = [
+        f"held-out masked-token accuracy {metrics['eval_accuracy']:.3f}"
+        f"{was('eval_before_accuracy', '.3f', 'before training')} vs "
+        f"{metrics['eval_majority_baseline_accuracy']:.3f} for always predicting the most "
+        f"frequent token; perplexity {metrics['perplexity']:.1f}"
+        f"{was('perplexity_before', '.1f', 'before')}"
+    ]
+    if "eval_nsp_accuracy" in metrics:
+        lines.append(
+            f"held-out next-sentence accuracy {metrics['eval_nsp_accuracy']:.3f}"
+            f"{was('eval_before_nsp_accuracy', '.3f', 'before training')} vs "
+            f"{metrics['eval_nsp_majority_baseline_accuracy']:.3f} for the more frequent label"
+        )
+    return "\n".join(lines)
+
+
+class _KeepBeforeMetrics(TrainerCallback):
+    """Trainer starts a fresh log history when training begins: put the before-training
+    evaluation back at its head (step 0), so every checkpoint carries it and a resumed run
+    reports it too."""
+
+    def __init__(self, metrics: dict):
+        self.metrics = metrics
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not any(key in entry for entry in state.log_history for key in self.metrics):
+            state.log_history.insert(0, {**self.metrics, "step": 0})
+
+
+def evaluate_before(trainer, resume_from: str | None) -> None:
+    """Evaluate the starting model on the held-out split (`eval_before_*`), before training.
+    Not on a resume: the weights are no longer the starting ones (the checkpoint has the
+    numbers the first run measured)."""
+    if resume_from is None:
+        trainer.add_callback(_KeepBeforeMetrics(trainer.evaluate(metric_key_prefix="eval_before")))
+
+
+def before_metrics(trainer, loss_key: str = "loss") -> dict:
+    """The before-training numbers from the log history, with `perplexity_before` (exp of
+    `eval_before_<loss_key>`, the masked-LM loss); empty if there are none."""
+    for entry in trainer.state.log_history:
+        if f"eval_before_{loss_key}" in entry:
+            metrics = {
+                k: v
+                for k, v in entry.items()
+                if k.startswith("eval_before_") and ("loss" in k or "accuracy" in k)
+            }
+            loss = metrics[f"eval_before_{loss_key}"]
+            metrics["perplexity_before"] = math.exp(loss) if loss < 50 else float("inf")
+            return metrics
+    return {}
+
+
+def finish_classification_run(
+    trainer, args, results, histories, data_args, base, label_names
+) -> dict:
+    """Loss and learning curves, card, trainer state, all_results.json (last: the run is
+    finished), push. `trainer`: the saved model's run; `args`: the command's TrainingArguments."""
+    from recipes.runs.plotting import plot_fine_tuning, plot_learning_curve
+
+    out = Path(args.output_dir)
+    curve = plot_fine_tuning(histories, out / "loss_curve.png", title=out.name)
+    plot_learning_curve(
+        results["learning_curve"], results["majority_baseline_accuracy"],
+        out / "comparison.png", title=f"{out.name}: test accuracy",
+    )  # fmt: skip
+    trainer.state.save_to_json(str(out / "trainer_state.json"))
+    hyper = {
+        "max_seq_length": data_args.max_seq_length,
+        "learning_rate": results["learning_curve"][-1]["pretrained"]["learning_rate"],
+        "seeds": ", ".join(map(str, results["seeds"])),
+        "global_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * args.world_size,
+        "epochs": args.num_train_epochs if args.max_steps <= 0 else None,
+        "max_steps": trainer.state.max_steps,
+        "warmup_steps": args.warmup_steps,
+        "weight_decay": args.weight_decay,
+        "token_embeddings": "frozen, as pretrained" if results["freeze_embeddings"] else "trained",
+        "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
+    }
+    repo_id = args.hub_model_id or out.name
+    card = classification_card(repo_id, base, results, hyper, data_args, label_names, curve)
+    (out / "training_args.bin").unlink(missing_ok=True)  # the last run's, not this command's
+    card.save(out / "README.md")
+    (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if args.push_to_hub:
+        url = hub.push_folder(out, args.hub_model_id, commit_message="End of fine-tuning")
+        print(f"Pushed to {url}")
+    return results

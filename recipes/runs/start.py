@@ -1,0 +1,183 @@
+"""The start of every run: seed, output folder (finished, resumable or fresh), Hub access checked
+before any training, experiment tracking, and run_config.yaml (every setting and its source).
+
+output_dir/
+  model.safetensors, config.json      the model, stock transformers format
+  tokenizer.json, tokenizer_config.json
+  all_results.json                    written last: its presence means the run finished
+  run_config.yaml                     every setting, rerunnable with --config
+  README.md                           the model card
+  loss_curve.png                      loss and held-out accuracy against step
+  checkpoint-N/                       resumable checkpoints
+"""
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+from transformers import set_seed
+from transformers.trainer import TRAINER_STATE_NAME
+
+from recipes.config import is_secret
+from recipes.errors import UserError
+from recipes.runs import hub
+from recipes.runs.precision import warn_if_slow_bf16
+
+FINISHED_MARKER = "all_results.json"  # written last: its presence means the run finished
+
+
+RUN_CONFIG = "run_config.yaml"
+
+
+def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str | None:
+    """What every recipe does first, before any slow work: seed, check the output folder and
+    the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
+    any. `recipe`: the module that runs, e.g. "recipes.pretrain_bert", for the rerun command."""
+    set_seed(training_args.seed)
+    configure_tracking(training_args)
+    warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
+    resume_from = prepare_output_dir(training_args, overwrite)
+    hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
+    if training_args.push_to_hub:  # a bad token fails now, not after hours of training
+        training_args.hub_model_id = hub.check_hub_access(
+            training_args.hub_model_id or Path(training_args.output_dir).name,
+            private=training_args.hub_private_repo,
+        )
+        settings = getattr(training_args, "run_settings", None)
+        if settings:  # the full `user/name`: a run continued from this one's folder cites it
+            settings["values"]["hub_model_id"] = training_args.hub_model_id
+    save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
+    return resume_from
+
+
+# `report_to` value -> the packages that provide it (any one of them).
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "trackio": ("trackio",),
+}
+
+
+def configure_tracking(training_args) -> None:
+    """`report_to: tensorboard` (or wandb, trackio) from the YAML: a tracker that is not
+    installed stops the run now, with the install command, not after the data is tokenized.
+    TensorBoard logs go to output_dir/runs unless TENSORBOARD_LOGGING_DIR says otherwise
+    (transformers v5 dropped `logging_dir` for that variable); `runs/` is never pushed."""
+    for tracker in training_args.report_to or []:
+        packages = TRACKERS.get(tracker)
+        if packages and not any(importlib.util.find_spec(p) for p in packages):
+            raise UserError(
+                f"`report_to: {tracker}` needs the {packages[0]} package: `pip install "
+                f"{packages[0]}` (or drop {tracker} from report_to)."
+            )
+    if "tensorboard" in (training_args.report_to or []):
+        logs = os.environ.setdefault(
+            "TENSORBOARD_LOGGING_DIR", str(Path(training_args.output_dir) / "runs")
+        )
+        if training_args.process_index == 0:
+            print(f"TensorBoard logs: {logs} (tensorboard --logdir {logs})")
+
+
+def prepare_output_dir(training_args, overwrite: bool) -> str | None:
+    """Refuse to clobber a finished model; return the checkpoint to resume from, if any.
+
+    A run killed mid-way left checkpoint-N folders: the same command continues from the
+    newest complete one, unless `resume_from_checkpoint` names another.
+    """
+    out = Path(training_args.output_dir)
+    if (out / FINISHED_MARKER).exists() and not overwrite:
+        raise UserError(
+            f"output_dir {out} already holds a finished model. Pick another output_dir, or set "
+            "`overwrite_output_dir: true` to train again from scratch there."
+        )
+    if overwrite:
+        # until this run finishes, nothing in output_dir should look finished
+        (out / FINISHED_MARKER).unlink(missing_ok=True)
+        return None
+    chosen = training_args.resume_from_checkpoint
+    if chosen and str(chosen).lower() != "true":  # `true` means the newest, as by default
+        if not Path(chosen).is_dir():
+            raise UserError(f"`resume_from_checkpoint: {chosen}` is not a checkpoint folder.")
+        if not checkpoint_is_complete(Path(chosen)):
+            raise UserError(
+                f"`resume_from_checkpoint: {chosen}` is incomplete (no readable "
+                f"{TRAINER_STATE_NAME}: the run stopped while writing it); pick an older one."
+            )
+    else:
+        chosen = last_complete_checkpoint(out) if out.is_dir() else None
+    if chosen:
+        print(f"Resuming from {chosen}: optimizer, schedule, RNG states and data position")
+    return chosen
+
+
+def _running_recipe() -> str:
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
+    name = getattr(spec, "name", "") or ""
+    return name if name.startswith("recipes.") else "recipes.<recipe>"
+
+
+def save_run_config(training_args, recipe: str | None = None) -> Path | None:
+    """Write output_dir/run_config.yaml from `training_args.run_settings` (recipes/config.py:
+    {"values": what differs from the defaults, "origins": where each came from}), so that
+    `--config run_config.yaml` reruns the run. Main process only; nothing without settings.
+    Keys naming a token are never written: the file is pushed with the model."""
+    settings = getattr(training_args, "run_settings", None)
+    if not settings or training_args.process_index != 0:
+        return None
+    values, origins = settings.get("values", {}), settings.get("origins", {})
+    out = Path(training_args.output_dir)
+    recipe = recipe or _running_recipe()
+    dropped = sorted(k for k in values if is_secret(k))
+    lines = [
+        "# Every setting of this run that differs from the defaults; the comment after each says",
+        "# where it came from. Rerun it (into a new folder) with:",
+        f"#   python -m {recipe} --config {out / RUN_CONFIG} --output_dir NEW",
+    ]
+    if dropped:
+        lines.append(f"# Left out, never written down: {', '.join(dropped)} (use HF_TOKEN).")
+    for key, value in values.items():
+        if key in dropped:
+            continue
+        # the value in YAML's one-line (flow) style, a list or mapping included: [value] -> value
+        flow = yaml.safe_dump(
+            [value], default_flow_style=True, width=4096, allow_unicode=True
+        ).strip()[1:-1]
+        origin = origins.get(key, "?")
+        if "\n" not in flow:
+            lines.append(f"{key}: {flow}  # {origin}")
+        else:  # too long for one line after all
+            block = yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True)
+            lines += [f"# {origin}", block.rstrip()]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RUN_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def checkpoint_is_complete(checkpoint: Path) -> bool:
+    """Trainer writes checkpoint-N/ in place, trainer_state.json last (after the weights,
+    optimizer and RNG states), so a readable trainer_state.json means the rest is there."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest checkpoint-N that was written to the end; a run killed while saving leaves a
+    newer, partial one, which is reported and left for Trainer to overwrite when it gets there."""
+    checkpoints = []
+    for path in out.iterdir():
+        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if match and path.is_dir():
+            checkpoints.append((int(match.group(1)), path))
+    for _, path in sorted(checkpoints, reverse=True):
+        if checkpoint_is_complete(path):
+            return str(path)
+        print(f"Skipping incomplete checkpoint {path} (the run stopped while writing it)")
+    return None

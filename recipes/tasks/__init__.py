@@ -1,0 +1,1 @@
+"""One builder per task or corpus; each `python -m recipes.tasks.<name>` writes data/<name>."""
