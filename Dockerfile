@@ -25,5 +25,8 @@ RUN grep -vE '^[[:space:]]*torch[[:space:]]*([=<>!~;[]|$)' requirements.txt \
 RUN pip install --no-cache-dir -r /tmp/requirements-docker.txt
 
 COPY . .
+# The project as a package (pyproject.toml; its dependencies are in already): `python -m
+# recipes.<name>` from any working directory, e.g. a mounted one.
+RUN pip install --no-cache-dir --no-deps -e .
 
 CMD ["python", "-c", "print('Launch a recipe with accelerate, e.g.:\\n  accelerate launch --config_file recipes/accelerate_configs/single_gpu.yaml -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml\\n  accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml\\nOther hardware layouts: ls recipes/accelerate_configs/')"]

@@ -13,15 +13,18 @@ install: $(STAMP)
 # Re-installs only when a requirements file changed; a second `make install` does nothing.
 # CPU-only Linux: `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu` installs the
 # pinned torch from that index first (PyPI's Linux torch is the multi-GB CUDA build); pip then
-# keeps it. Without TORCH_INDEX everything comes from the package index as configured.
+# keeps it. Without TORCH_INDEX everything comes from the package index as configured. Last, the
+# project itself in editable mode (pyproject.toml), so `python -m recipes.<name>` and `accelerate
+# launch -m recipes.<name>` run from any folder; it is built with requirements-dev.txt's setuptools.
 TORCH_INDEX ?=
 TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed \
 	(transformers 5, numpy 2.4, pyarrow 26, matplotlib 3.11): make install PYTHON=python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_PIN) --index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 data: install

@@ -27,6 +27,7 @@ says what each column means. Timings taken on a shared machine are noise.
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import sys
@@ -57,6 +58,7 @@ from benchmarks.ways import (
 from recipes.arguments import DataArguments
 from recipes.data.text import load_raw_datasets, tokenize_datasets
 from recipes.data.tokenizer import load_tokenizer
+from recipes.models.families import FAMILIES
 from recipes.pretrain_mlm import parse_args as recipe_args
 from recipes.runs.precision import resolve_bf16
 from tokenizer_training.train_tokenizer import main as train_tokenizer
@@ -83,7 +85,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train_files", nargs="+", default=["data/shakespeare/*.txt"])
     p.add_argument("--work_dir", default="outputs/bench", help="Tokenizer and Trainer scratch.")
-    p.add_argument("--out_dir", default="benchmarks", help="Where the results go.")
+    p.add_argument(
+        "--out_dir",
+        default="benchmarks",
+        help="Where the results go. A run of one part (--ways none, or --race_seconds 0) keeps "
+        "the other part of the results.json already there.",
+    )
     p.add_argument("--steps", type=int, default=20, help="Timed optimizer steps per run.")
     p.add_argument("--warmup", type=int, default=3, help="Untimed steps before them.")
     p.add_argument("--repeats", type=int, default=3, help="Runs per way; medians reported.")
@@ -103,7 +110,18 @@ def parse_args(argv=None):
         default=300,
         help="Training seconds per way in the time-to-accuracy race (0 skips the race).",
     )
-    p.add_argument("--race_evals", type=int, default=10, help="Held-out evaluations per race way.")
+    p.add_argument(
+        "--race_eval_every",
+        type=float,
+        default=30,
+        help="Seconds between the race's held-out evaluations after its first minute.",
+    )
+    p.add_argument(
+        "--race_eval_every_early",
+        type=float,
+        default=10,
+        help="Seconds between them in the first minute, where the curves leave the plateau.",
+    )
     p.add_argument(
         "--race_eval_blocks",
         type=int,
@@ -141,10 +159,12 @@ def parse_args(argv=None):
     args.ways = [] if args.ways == "none" else args.ways.split(",")
     if unknown := set(args.ways) - set(WAYS):
         p.error(f"unknown ways {sorted(unknown)}; choose from {', '.join(WAYS)}")
-    if min(args.steps, args.warmup, args.repeats, args.race_evals, args.probe_steps) < 1:
-        p.error("--steps, --warmup, --repeats, --race_evals and --probe_steps must be >= 1")
+    if min(args.steps, args.warmup, args.repeats, args.probe_steps) < 1:
+        p.error("--steps, --warmup, --repeats and --probe_steps must be >= 1")
     if args.race_seconds < 0:
         p.error("--race_seconds must be >= 0")
+    if min(args.race_eval_every, args.race_eval_every_early) <= 0:
+        p.error("--race_eval_every and --race_eval_every_early must be > 0")
     return args
 
 
@@ -371,7 +391,7 @@ def run_way(way, args, tokenizer, dataset, tok_dir, bf16, device) -> dict:
         "ffn": args.intermediate_size,
         "vocab": model.config.vocab_size,
         "layers": args.num_hidden_layers,
-        "glu": model.config.model_type == "modernbert",
+        "glu": FAMILIES[model.config.model_type].gated_mlp,
     }
     needed = training_flops(shape, n["real_tokens"], n["real_attention_pairs"], n["masked_tokens"])
     executed = training_flops(
@@ -470,9 +490,27 @@ def main(argv=None) -> dict:
     # ---- Time to accuracy: each way trains for the same seconds (benchmarks/race.py) -------
     if args.race_seconds > 0:
         report["race"] = run_race(args, tokenizer, tok_dir, bf16, device)
+        # the race's own record, kept with it when a later run measures only the throughput
+        report["race"]["measured"] = {
+            key: report[key] for key in ("command", "machine", "settings")
+        }
 
     report["machine"]["load_average_end"] = os.getloadavg()
-    write_report(report, Path(args.out_dir))
+    write_report(with_other_part(report, Path(args.out_dir)), Path(args.out_dir))
+    return report
+
+
+def with_other_part(report: dict, out_dir: Path) -> dict:
+    """The report, plus the part (throughput or race) it did not measure from out_dir's
+    results.json: a race-only rerun leaves the throughput tables in place, and back."""
+    path = out_dir / "results.json"
+    if not path.exists():
+        return report
+    old = json.loads(path.read_text())
+    if "training" not in report and "training" in old and "race" in report:
+        return old | {"race": report["race"]}
+    if "race" not in report and "measured" in old.get("race", {}):
+        return report | {"race": old["race"]}
     return report
 
 

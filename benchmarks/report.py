@@ -35,7 +35,8 @@ GPU_BF16_PEAK_TFLOPS = [
     ("A10", 125),
 ]
 
-# The targets of issue 3, on a 2-core CPU with the default shape.
+# The throughput targets the recipe's defaults were settled against, on a 2-core CPU with the
+# default shape.
 TARGETS = [
     ("c/b non-padding tokens/s", 2.3),
     ("c/a non-padding tokens/s", 25.0),
@@ -109,10 +110,13 @@ def markdown(r: dict) -> str:
     spec = m.get("gpu_bf16_spec_tflops")
     load = ", ".join(f"{x:.1f}" for x in m["load_average_start"] or [])
     load_end = ", ".join(f"{x:.1f}" for x in r["machine"]["load_average_end"] or [])
+    race_apart = "race" in r and r["race"].get("measured", r)["machine"]["date"] != m["date"]
     lines = [
         "# `make bench`: throughput, and time to accuracy, of ways to pretrain the same model",
         "",
-        f"Measured {m['date']} with `{r['command'].strip()}`. What each column means, and how",
+        f"Measured {m['date']} with `{r['command'].strip()}`"
+        + (" (the race in its own run: see its section)" if race_apart else "")
+        + ". What each column means, and how",
         "the FLOPs are counted: [README.md](README.md).",
         "",
         "| machine | |",
@@ -208,7 +212,7 @@ def throughput_markdown(r: dict) -> list[str]:
             f"| {names[name]} | {p['seconds']:.2f} | {p['tokens']:,} | "
             f"{p['tokens_per_s']:,.0f} | {p['tokens_per_s'] / raw_rate:.2f} |"
         )
-    lines += ["", "## Issue 3 targets (2-core CPU, default shape)", ""]
+    lines += ["", "## Targets (2-core CPU, default shape)", ""]
     lines += ["| target | goal | measured | |", "|---|---:|---:|---|"]
     for name, goal, got in _targets(r):
         verdict = "-" if got is None else ("met" if got >= goal else "not met")

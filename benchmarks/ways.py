@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import PrinterCallback, RobertaForMaskedLM, Trainer, TrainingArguments
+from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainingArguments
 
 from recipes.config import model_overrides
 from recipes.data.masking import ResumableMaskingCollator
-from recipes.models.families import attn_implementation, build_config, build_model
+from recipes.models.families import FAMILIES, attn_implementation, build_config, build_model
 from recipes.pretrain_mlm import parse_args as recipe_args
+
+STOCK_FAMILY = "roberta"  # what the tutorial and run_mlm.py train
 
 
 def sync(device: str):
@@ -76,10 +78,11 @@ def shape_overrides(args) -> dict:
     }
 
 
-def stock_model(tokenizer, args, **config_overrides) -> RobertaForMaskedLM:
+def stock_model(tokenizer, args, **config_overrides) -> PreTrainedModel:
     """What the tutorial and run_mlm.py train: a stock RobertaForMaskedLM, dense LM head."""
     overrides = shape_overrides(args) | {"attn_implementation": "sdpa"} | config_overrides
-    return RobertaForMaskedLM(build_config("roberta", tokenizer, args.max_seq_length, overrides))
+    config = build_config(STOCK_FAMILY, tokenizer, args.max_seq_length, overrides)
+    return FAMILIES[STOCK_FAMILY].model_class(config)
 
 
 def stock_training_args(args, output_dir, max_steps: int, bf16: bool, **overrides):

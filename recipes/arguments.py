@@ -3,18 +3,18 @@
 Each entry script parses a list of these dataclasses plus transformers' TrainingArguments
 (recipes/config.py `parse_config`: YAML, then the command line). Defaults that differ from
 TrainingArguments' own are in TRAINING_DEFAULTS / FINETUNE_DEFAULTS, and a family's own in its
-record (recipes/models/families.py `training_defaults`).
+record (recipes/models/families.py `training_defaults`). `--help` groups the fields by each
+dataclass's `help_section`, moved by HELP_SECTIONS, which also picks the TrainingArguments
+fields it shows (recipes/help.py).
 """
 
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cache
+from typing import ClassVar
 
-from transformers import (
-    BertConfig,
-)
+from transformers import BertConfig, PretrainedConfig
 
-from recipes.config import model_config_arguments
 from recipes.errors import UserError
 from recipes.models.families import DERIVED, FAMILIES, MLM_FAMILIES
 
@@ -22,6 +22,8 @@ from recipes.models.families import DERIVED, FAMILIES, MLM_FAMILIES
 @dataclass
 class DataSourceArguments:
     """Where text comes from. Shared by tokenizer training and pretraining."""
+
+    help_section: ClassVar[str] = "data"
 
     train_files: list[str] | None = field(
         default=None,
@@ -111,6 +113,14 @@ class DataArguments(DataSourceArguments):
             "default to 0.3 (recipes/models/families.py training_defaults)."
         },
     )
+    whole_word_mask: bool = field(
+        default=False,
+        metadata={
+            "help": "Mask every piece of a selected word together (recipes/data/masking.py): words "
+            "are selected with probability mlm_probability, and each becomes all mask tokens, "
+            "all random tokens or stays as it is (80/10/10 per word)."
+        },
+    )
     line_by_line: bool = field(
         default=False,
         metadata={
@@ -119,16 +129,25 @@ class DataArguments(DataSourceArguments):
         },
     )
     preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Processes for tokenization (default: all cores)."}
+        default=None, metadata={"help": "Processes for tokenization; unset: all cores."}
     )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Train even if output_dir already holds a finished model."},
     )
+    # The card's description of the data: a YAML's values go with its own data, so they are
+    # dropped when train_files or dataset_name comes from the command line (config.py).
     language: str | None = field(
-        default=None, metadata={"help": "ISO code(s) of the text's language, for the model card."}
+        default=None,
+        metadata={"help": "ISO code(s) of the text's language (e.g. en, fa), for the model card."},
     )
-    license: str | None = field(default=None, metadata={"help": "License for the model card."})
+    license: str | None = field(
+        default="apache-2.0",
+        metadata={
+            "help": "The model's license on its card, an identifier the Hub knows (apache-2.0, "
+            "mit, cc-by-4.0, ...): the training data's terms may ask for another one."
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -163,9 +182,11 @@ TRAINING_DEFAULTS = {
     # which the model's forward does not take), so Trainer must not drop "unused" ones.
     "remove_unused_columns": False,
     "include_num_input_tokens_seen": "non_padding",
-    "disable_tqdm": False,
+    # Progress bars in a terminal; in a log file (stdout not a terminal) their carriage returns
+    # and cursor moves are noise, so Trainer prints its log lines alone there (config.py).
+    "disable_tqdm": "auto",
     "report_to": "none",
-    # push_to_hub: one push at the end, with our model card (outputs.finish_run). Trainer's
+    # push_to_hub: one push at the end, with our model card (recipes/runs/finish.py finish_run). Trainer's
     # default, every_save, would push a card-less model at every save; `hub_strategy:
     # checkpoint` (or every_save, all_checkpoints) still asks for pushes along the way.
     "hub_strategy": "end",
@@ -177,6 +198,8 @@ TRAINING_DEFAULTS = {
 
 @dataclass
 class ContinueArguments:
+    help_section: ClassVar[str] = "model"
+
     model_name_or_path: str | None = field(
         default=None,
         metadata={
@@ -200,14 +223,6 @@ class ContinueArguments:
     max_added_tokens: int = field(
         default=1000,
         metadata={"help": "At most this many tokens are added by add_tokens_from."},
-    )
-    whole_word_mask: bool = field(
-        default=False,
-        metadata={
-            "help": "Mask every piece of a selected word together (recipes/data/masking.py): words "
-            "are selected with probability mlm_probability, and each becomes all mask tokens, "
-            "all random tokens or stays as it is (80/10/10 per word)."
-        },
     )
 
     def __post_init__(self):
@@ -250,6 +265,51 @@ class ModelArguments(ContinueArguments):
     )
 
 
+# Model-shape fields that, unset, are worked out by the recipe rather than left to the config
+# class (recipes/models/families.py build_config).
+SHAPE_DERIVED_UNLESS_SET = {
+    "max_position_embeddings": "enough positions for max_seq_length (the family's rule)",
+}
+
+
+def model_config_arguments(
+    config_class: type[PretrainedConfig], derived, extra_fields: tuple = ()
+) -> type:
+    """A dataclass with one optional field per model-shape field of `config_class`.
+
+    Fields come from the config class itself (minus the generic PretrainedConfig ones and the
+    ones we derive from the tokenizer), so a misspelt model key is an unknown key.
+    `extra_fields` adds (name, type) pairs the config takes as keyword arguments only. The
+    class keeps `config_class` and `config_defaults` (the class's own values) for `--help`.
+    """
+    generic = set(PretrainedConfig().to_dict())
+    # decoder-only knobs mean nothing for an encoder; `use_cache` would also collide with
+    # TrainingArguments' own field of that name
+    generic |= {"use_cache", "is_decoder", "add_cross_attention"}
+    defaults = config_class().to_dict()
+    fields, config_defaults = [], {}
+    for name, default in defaults.items():
+        if name in generic or name in derived or default is None or name.startswith("_"):
+            continue
+        if type(default) not in (int, float, bool, str):
+            continue
+        unset = SHAPE_DERIVED_UNLESS_SET.get(name)
+        if unset is None:
+            config_defaults[name] = default
+            unset = f"the class's own, {default!r}"
+        help_text = f"{config_class.__name__}.{name}; unset: {unset}."
+        fields.append(
+            (name, type(default) | None, field(default=None, metadata={"help": help_text}))
+        )
+    for name, kind in extra_fields:
+        help_text = f"{config_class.__name__}(..., {name}=...) keyword."
+        fields.append((name, kind | None, field(default=None, metadata={"help": help_text})))
+    namespace = {"config_class": config_class, "config_defaults": config_defaults}
+    return dataclasses.make_dataclass(
+        f"{config_class.__name__}Arguments", fields, namespace=namespace
+    )
+
+
 @cache
 def shape_arguments(family: str) -> type:
     """The dataclass of `family`'s model-config fields (every field of its config class)."""
@@ -260,12 +320,15 @@ def shape_arguments(family: str) -> type:
 @cache
 def any_shape_arguments() -> type:
     """Every family's model-config fields: a checkpoint's family is known only once it is
-    read, and whatever is set is checked against it then (families.load_pretrained)."""
+    read, and whatever is set is checked against it then (checkpoints.load_pretrained)."""
     fields = {}
     for family in MLM_FAMILIES:
         for f in dataclasses.fields(shape_arguments(family)):
             fields.setdefault(f.name, (f.name, f.type, field(default=None, metadata=f.metadata)))
-    return dataclasses.make_dataclass("CheckpointShapeArguments", list(fields.values()))
+    namespace = {"config_class": None, "config_defaults": {}}  # the checkpoint's own
+    return dataclasses.make_dataclass(
+        "CheckpointShapeArguments", list(fields.values()), namespace=namespace
+    )
 
 
 @dataclass
@@ -401,7 +464,11 @@ class ClassificationDataArguments(DataSourceArguments):
     )
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Train even if output_dir holds a finished model."}
+        default=False,
+        metadata={
+            "help": "Train even if output_dir holds a finished model; also forgets the runs a "
+            "killed command finished (output_dir/_runs), which a rerun would otherwise skip."
+        },
     )
 
     def __post_init__(self):
@@ -412,9 +479,20 @@ class ClassificationDataArguments(DataSourceArguments):
 
 @dataclass
 class FinetuneModelArguments:
+    help_section: ClassVar[str] = "model"
+
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "A pretraining recipe's output_dir (outputs/roberta-tiny) or a Hub id."},
+    )
+    discard_task_head: bool = field(
+        default=False,
+        metadata={
+            "help": "model_name_or_path is a fine-tuned model already (it has a classification "
+            "or other task head): drop that head and start a new one from random weights, "
+            "keeping its encoder. Unset, such a checkpoint is refused: its trained head would "
+            "tilt the comparison. Best: fine-tune from the masked-LM checkpoint it came from."
+        },
     )
     from_scratch_control: bool = field(
         default=False,
@@ -482,6 +560,8 @@ FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
 class ComparisonArguments:
     """How many runs, on how many labels, at which learning rates."""
 
+    help_section: ClassVar[str] = "fine-tuning runs"
+
     seeds: int = field(
         default=1,
         metadata={
@@ -535,3 +615,56 @@ class ComparisonArguments:
             raise UserError(f"`label_counts: {self.label_counts}`: counts must be >= 1.")
         if self.evaluations_per_run < 1:
             raise UserError("`evaluations_per_run` must be >= 1.")
+
+
+# `--help` (recipes/help.py): sections in the order shown, and the fields each takes from
+# elsewhere: a recipe field named here leaves its dataclass's `help_section`; a TrainingArguments
+# field is shown only if named here (`--help-all` shows all of them).
+HELP_SECTIONS = {
+    "data": ["short_seq_prob", "dupe_factor", "documents", "validation_holdout"],
+    "model": [],
+    "model shape": [],
+    "masking": ["mlm_probability", "whole_word_mask"],
+    "fine-tuning runs": [],
+    "training": [
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "learning_rate",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "weight_decay",
+        "adam_beta1",
+        "adam_beta2",
+        "max_grad_norm",
+        "optim",
+        "seed",
+        "bf16",
+        "use_cpu",
+        "activation_checkpointing",
+        "torch_compile",
+        "dataloader_num_workers",
+    ],
+    "evaluation and logging": [
+        "eval_strategy",
+        "eval_steps",
+        "per_device_eval_batch_size",
+        "logging_steps",
+        "report_to",
+        "disable_tqdm",
+    ],
+    "outputs and the Hub": [
+        "output_dir",
+        "overwrite_output_dir",
+        "save_steps",
+        "save_total_limit",
+        "resume_from_checkpoint",
+        "language",
+        "license",
+        "push_to_hub",
+        "hub_model_id",
+        "hub_private_repo",
+        "hub_strategy",
+    ],
+}

@@ -9,6 +9,7 @@ model's own mask token. Works with a local folder or a Hub id, using stock trans
 
 import argparse
 import re
+import sys
 
 from transformers import logging, pipeline
 
@@ -46,14 +47,20 @@ def fill_mask(model: str, texts: list[str], top_k: int = 5) -> list[list[dict]]:
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="Output folder of a recipe, or Hub id.")
-    parser.add_argument("--top_k", type=int, default=5)
+    parser.add_argument(
+        "--top_k", type=int, default=5, help="Fillers to print per mask, best first (default: 5)."
+    )
     parser.add_argument("texts", nargs="+", help="Texts containing <mask> (or [MASK]).")
     args = parser.parse_args(argv)
     # BertForPreTraining checkpoints load into BertForMaskedLM with the NSP head and pooler left
     # over; transformers reports that at length. It is expected here: keep the output readable.
     logging.set_verbosity_error()
+    if not sys.stdout.isatty():  # a log, not a terminal: no weight-loading bar in it
+        logging.disable_progress_bar()
     for text, candidates in zip(args.texts, fill_mask(args.model, args.texts, args.top_k)):
         print(f"\n{text}")
         for c in candidates:

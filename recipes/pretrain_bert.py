@@ -14,32 +14,49 @@ Every field is documented in `--help`.
 from transformers import Trainer, TrainingArguments
 
 from recipes.arguments import TRAINING_DEFAULTS, BertArguments, BertShapeArguments, DataArguments
-from recipes.config import model_overrides, parse_config, peek, setting_origin
+from recipes.config import parse_config
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
-from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models import scratch_bert
-from recipes.models.checkpoints import checkpoint_family, local_checkpoint, start_from_checkpoint
-from recipes.models.families import build_config, build_model, count_parameters
+from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
+from recipes.models.starting_point import starting_defaults, starting_point
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.start import start_run
+from recipes.runs.throughput import ThroughputReport, report_model
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
 
 def parse_args(argv=None):
-    defaults = dict(TRAINING_DEFAULTS)
-    checkpoint = peek(argv, "model_name_or_path")
-    if checkpoint:
-        defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
     return parse_config(
         [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
         argv,
-        defaults=defaults,
+        defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
     )
+
+
+def describe_pairs(pairs, training_args) -> dict:
+    """Print how many pairs there are and what share of a batch is padding (pairs vary in
+    length: document ends, short_seq_prob); return the padding shares, metrics of the run."""
+    random_share = sum(pairs["train"]["next_sentence_label"]) / len(pairs["train"])
+    print(
+        f"NSP pairs: {len(pairs['train'])} train ({random_share:.1%} with a random B), "
+        f"{len(pairs['validation'])} validation"
+    )
+    padding = {
+        f"{split}_padding_fraction": padding_waste(
+            pairs[name], batch_size, seed=seed, pad_to_multiple_of=PAD_TO_MULTIPLE_OF
+        )
+        for split, name, batch_size, seed in [
+            ("train", "train", training_args.per_device_train_batch_size, training_args.seed),
+            ("eval", "validation", training_args.per_device_eval_batch_size, None),  # in order
+        ]
+    }
+    print(f"padding: {padding['train_padding_fraction']:.1%} of train token slots per batch")
+    return padding
 
 
 @exit_on_user_error
@@ -53,32 +70,21 @@ def main(argv=None) -> dict:
         raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
 
-    # ---- Tokenizer: WordPiece with [CLS] [SEP] [PAD] [UNK] [MASK] ------------------------
-    # or a BERT checkpoint's (its vocabulary extended before any tokenizing)
-    tokenizer_path, start = data_args.tokenizer_name_or_path, bert_args.model_name_or_path
-    if start:
-        folder = local_checkpoint(start)  # a Hub id is downloaded: safetensors only
-        checkpoint_family(folder, ["bert"])
-        tokenizer_path = folder if tokenizer_path == start else tokenizer_path
-    tokenizer = load_tokenizer(
-        tokenizer_path,
-        data_args.max_seq_length,
-        data_args.expected_vocab_size,
-        setting_origin(training_args, "expected_vocab_size"),
+    # ---- Tokenizer (WordPiece: [CLS] [SEP] [PAD] [UNK] [MASK]) and model config, or a BERT
+    # checkpoint (its vocabulary extended before any tokenizing). `model_impl: scratch`:
+    # recipes/models/scratch_bert.py, which always uses SDPA; it normalizes its loss by
+    # Trainer's num_items_in_batch, as the transformers path does.
+    scratch = bert_args.model_impl == "scratch"
+    start = starting_point(
+        bert_args,
+        data_args,
+        training_args,
+        shape_args,
+        NSP_FAMILIES,
+        attention=None if scratch else bert_args.attn_implementation,
+        fresh_model=scratch_bert.BertForPreTraining if scratch else None,
     )
-    overrides = model_overrides(shape_args)
-    if bert_args.model_impl == "transformers":
-        overrides["attn_implementation"] = bert_args.attn_implementation
-    if start:
-        _, model = start_from_checkpoint(
-            bert_args,
-            folder,
-            tokenizer,
-            ["bert"],
-            overrides,
-            data_args.max_seq_length,
-            bert_args.sparse_mlm_head,
-        )
+    tokenizer = start.tokenizer
 
     # ---- Data: documents -> sentences -> NSP pairs (cached; rank 0 first) ---------------
     # Validation documents are held out whole (load_raw_datasets splits rows, i.e. documents),
@@ -87,38 +93,16 @@ def main(argv=None) -> dict:
     with training_args.main_process_first(desc="building NSP pairs"):
         documents = load_documents(data_args, bert_args)
         pairs = nsp_pairs(documents, tokenizer, data_args, bert_args, training_args.seed)
-    random_share = sum(pairs["train"]["next_sentence_label"]) / len(pairs["train"])
-    print(
-        f"NSP pairs: {len(pairs['train'])} train ({random_share:.1%} with a random B), "
-        f"{len(pairs['validation'])} validation"
-    )
-    # Pairs vary in length (document ends, short_seq_prob), so batches carry some padding.
-    padding = {
-        f"{split}_padding_fraction": padding_waste(
-            pairs[name], batch_size, seed=seed, pad_to_multiple_of=PAD_TO_MULTIPLE_OF
-        )
-        for split, name, batch_size, seed in [
-            ("train", "train", training_args.per_device_train_batch_size, training_args.seed),
-            ("eval", "validation", training_args.per_device_eval_batch_size, None),  # in order
-        ]
-    }
-    print(f"padding: {padding['train_padding_fraction']:.1%} of train token slots per batch")
+    padding = describe_pairs(pairs, training_args)
 
-    # ---- Model: config derived from the tokenizer (or the checkpoint, loaded above) -------
-    callbacks = []
-    if start:
-        pass  # loaded with the tokenizer, above
-    elif bert_args.model_impl == "scratch":
-        config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
-        # It normalizes its loss by Trainer's num_items_in_batch, as the transformers path does.
-        model = scratch_bert.BertForPreTraining(config, sparse_mlm_head=bert_args.sparse_mlm_head)
+    # ---- Model ------------------------------------------------------------------------------
+    model = start.model()
+    report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
+    callbacks = [ThroughputReport()]  # tokens/s after a few steps, and the time to go
+    if scratch:
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
-    else:
-        config = build_config("bert", tokenizer, data_args.max_seq_length, overrides)
-        model = build_model("bert", config, bert_args.sparse_mlm_head)
-    print(f"BertForPreTraining ({bert_args.model_impl}): {count_parameters(model) / 1e6:.1f}M")
-    if bert_args.model_impl != "scratch":  # under FSDP: one unit per BertLayer
-        prepare_for_fsdp("bert", model)
+    else:  # under FSDP: one unit per BertLayer
+        prepare_for_fsdp(start.family, model)
 
     # ---- Collator: 15% of tokens selected; of those 80% -> [MASK], 10% random, 10% kept ----
     # A DataCollatorForLanguageModeling whose masks are a function of (seed, batch), so a
@@ -129,7 +113,7 @@ def main(argv=None) -> dict:
         mlm_probability=data_args.mlm_probability,
         pad_to_multiple_of=PAD_TO_MULTIPLE_OF,
         seed=training_args.seed,
-        whole_words=bert_args.whole_word_mask,
+        whole_words=data_args.whole_word_mask,
     )
 
     # ---- Trainer ------------------------------------------------------------------------
@@ -152,8 +136,8 @@ def main(argv=None) -> dict:
     return train_evaluate_finish(
         trainer,
         resume_from=resume_from,
-        base_model=start,
-        family="bert",
+        base_model=start.checkpoint,
+        family=start.family,
         data_args=data_args,
         held_out_texts=held_out,
         metrics=padding,

@@ -6,7 +6,8 @@
     torchrun --nproc_per_node 8 -m recipes.pretrain_mlm --config recipes/configs/roberta-base.yaml
 
 `model_type` picks the family (recipes/models/families.py); everything else is the same pipeline.
-`model_name_or_path` continues pretraining an existing checkpoint instead (recipes/models/checkpoints.py).
+`model_name_or_path` continues pretraining an existing checkpoint instead
+(recipes/models/starting_point.py).
 
 Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
 train -> evaluate -> save/push. Every field is documented in `--help`.
@@ -21,39 +22,30 @@ from recipes.arguments import (
     any_shape_arguments,
     shape_arguments,
 )
-from recipes.config import model_overrides, parse_config, peek, setting_origin
+from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.stream_position import TrackedStream, track_stream_position
 from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_datasets
-from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError, exit_on_user_error
-from recipes.models.checkpoints import checkpoint_family, local_checkpoint, start_from_checkpoint
-from recipes.models.families import (
-    FAMILIES,
-    MLM_FAMILIES,
-    attn_implementation,
-    build_config,
-    build_model,
-)
+from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
+from recipes.models.starting_point import starting_defaults, starting_point
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import start_run
+from recipes.runs.throughput import ThroughputReport, report_model
 
 
 def parse_args(argv=None):
     family = peek(argv, "model_type") or ModelArguments.model_type
-    # an unknown family is reported by the full parse, against the field's choices
-    shapes = shape_arguments(family if family in MLM_FAMILIES else ModelArguments.model_type)
+    if peek(argv, "model_name_or_path"):  # its family is known once it is read, and checked then
+        shapes = any_shape_arguments()
+    else:  # an unknown family is reported by the full parse, against the field's choices
+        shapes = shape_arguments(family if family in MLM_FAMILIES else ModelArguments.model_type)
     # Every parameter gets a gradient (no pooler in a *ForMaskedLM), so DDP need not walk
     # the autograd graph for unused ones at every step, as Trainer asks by default.
     defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
-    checkpoint = peek(argv, "model_name_or_path")
-    if checkpoint:
-        shapes = any_shape_arguments()
-        defaults["tokenizer_name_or_path"] = checkpoint  # the checkpoint's own, unless set
-    elif family in MLM_FAMILIES:  # from scratch: the lr, warm-up and masking the family needs
-        defaults |= FAMILIES[family].training_defaults
+    defaults |= starting_defaults(argv, family)
     return parse_config(
         [DataArguments, ModelArguments, shapes, TrainingArguments], argv, defaults=defaults
     )
@@ -68,38 +60,18 @@ def main(argv=None) -> dict:
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
-    # ---- Tokenizer, and the model config derived from it (checked before any tokenizing) ----
-    # or, continuing a checkpoint, the checkpoint (its vocabulary extended before tokenizing)
-    tokenizer_path, start = data_args.tokenizer_name_or_path, model_args.model_name_or_path
-    if start:
-        folder = local_checkpoint(start)  # a Hub id is downloaded: safetensors only
-        family = checkpoint_family(folder, MLM_FAMILIES)
-        asked = peek(argv, "model_type")
-        if asked and asked != family:
-            raise UserError(f"`model_type: {asked}`, but {start} is a `{family}` checkpoint.")
-        tokenizer_path = folder if tokenizer_path == start else tokenizer_path
-    else:
-        family = model_args.model_type
-    tokenizer = load_tokenizer(
-        tokenizer_path,
-        data_args.max_seq_length,
-        data_args.expected_vocab_size,
-        setting_origin(training_args, "expected_vocab_size"),
+    # ---- Tokenizer and model config, or a checkpoint (checked before any tokenizing) ------
+    start = starting_point(
+        model_args,
+        data_args,
+        training_args,
+        shape_args,
+        MLM_FAMILIES,
+        family=model_args.model_type,
+        family_asked=peek(argv, "model_type") is not None,
+        attention=model_args.attn_implementation,
     )
-    attention = attn_implementation(model_args.attn_implementation, family, training_args.bf16)
-    overrides = model_overrides(shape_args) | {"attn_implementation": attention}
-    if start:
-        family, model = start_from_checkpoint(
-            model_args,
-            folder,
-            tokenizer,
-            MLM_FAMILIES,
-            overrides,
-            data_args.max_seq_length,
-            model_args.sparse_mlm_head,
-        )
-    else:
-        config = build_config(family, tokenizer, data_args.max_seq_length, overrides)
+    tokenizer = start.tokenizer
 
     # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
     # On several processes Trainer hands each rank its share: a Dataset through a distributed
@@ -114,13 +86,9 @@ def main(argv=None) -> dict:
         check_enough_data(tokenized, raw, tokenizer, data_args)
 
     # ---- Model ------------------------------------------------------------------------------
-    if not start:
-        model = build_model(family, config, model_args.sparse_mlm_head)
-    print(
-        f"{type(model).__name__}: {model.num_parameters() / 1e6:.1f}M parameters, "
-        f"{attention} attention"
-    )
-    prepare_for_fsdp(family, model)  # under FSDP: one unit per encoder layer of the family
+    model = start.model()
+    report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
+    prepare_for_fsdp(start.family, model)  # under FSDP: one unit per encoder layer of the family
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
     # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
@@ -137,7 +105,7 @@ def main(argv=None) -> dict:
         mlm_probability=data_args.mlm_probability,
         pad_to_multiple_of=pad_to,
         seed=training_args.seed,
-        whole_words=model_args.whole_word_mask,
+        whole_words=data_args.whole_word_mask,
     )
 
     # ---- Trainer ------------------------------------------------------------------------
@@ -153,6 +121,7 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
     )
 
     # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
@@ -162,8 +131,8 @@ def main(argv=None) -> dict:
     return train_evaluate_finish(
         trainer,
         resume_from=resume_from,
-        base_model=start,
-        family=family,
+        base_model=start.checkpoint,
+        family=start.family,
         data_args=data_args,
         held_out_texts=held_out,
     )

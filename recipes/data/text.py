@@ -10,9 +10,12 @@ import codecs
 import glob
 import gzip
 import itertools
+import json
 import lzma
 import os
+import random
 import sys
+from collections import Counter
 from pathlib import Path
 from types import FunctionType
 
@@ -156,7 +159,9 @@ def resolve_data_files(args) -> dict[str, list[str]]:
     return data_files
 
 
-def _check_utf8(files: list[str], field: str, can_skip: bool) -> None:
+def check_utf8(files: list[str], field: str, can_skip: bool) -> None:
+    """Stop at the first line of `files` that is not UTF-8, naming the file, line and fix
+    (`can_skip`: the field's recipe can drop such lines, `on_decode_error: skip`)."""
     # 1 MB chunks: bounded memory and ~1 GB/s; lines are counted only once a file fails.
     for path in files:
         decoder = codecs.getincrementaldecoder("utf-8")()
@@ -180,6 +185,39 @@ def _check_utf8(files: list[str], field: str, can_skip: bool) -> None:
                         f"byte {err.start}). Convert the file (e.g. `iconv -f latin1 -t utf-8`)"
                         f"{skip}."
                     ) from None
+
+
+def check_json_lines(files: list[str], field: str) -> None:
+    """Stop at the first line of a .jsonl file that is not a JSON object, naming the file, the
+    line and the fix (the json loader's own error names neither). A .json file that parses
+    whole (one array or object) is fine as it is."""
+    for path in files:
+        if data_suffix(path) == ".json":
+            with _open_bytes(path) as fh:
+                try:
+                    json.load(fh)
+                    continue
+                except ValueError:
+                    pass  # not one JSON document: read it as JSON Lines
+        with _open_bytes(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as err:
+                    reason = f"{err.msg} at column {err.colno}" if hasattr(err, "colno") else err
+                    raise UserError(
+                        f"`{field}`: {path} line {lineno} is not valid JSON ({reason}). Each "
+                        'line of a .jsonl file is one JSON object, e.g. {"text": "...", '
+                        '"label": "..."}: fix or delete that line.'
+                    ) from None
+                if not isinstance(row, dict):
+                    raise UserError(
+                        f"`{field}`: {path} line {lineno} is a JSON {type(row).__name__}, not an "
+                        'object. Each line of a .jsonl file is one JSON object, e.g. {"text": '
+                        '"...", "label": "..."}: fix or delete that line.'
+                    )
 
 
 def has_blank_line(path) -> bool:
@@ -249,7 +287,7 @@ def load_raw_datasets(args, split_validation: bool = True, documents: bool = Fal
         skip = builder == "text" and args.on_decode_error == "skip"
         if builder != "parquet" and not skip:  # .json/.csv cannot skip lines: always check them
             for split, files in data_files.items():
-                _check_utf8(files, f"{split}_files", can_skip=builder == "text")
+                check_utf8(files, f"{split}_files", can_skip=builder == "text")
         if builder == "text":
             readings = {
                 split: text_readings(files, args.text_sample_by, documents)
@@ -264,9 +302,16 @@ def load_raw_datasets(args, split_validation: bool = True, documents: bool = Fal
                 for split, by_file in readings.items()
             }
         else:
-            raw = load_dataset(builder, data_files=data_files, streaming=args.streaming)
+            try:
+                raw = load_dataset(builder, data_files=data_files, streaming=args.streaming)
+            except Exception:
+                # the json loader names neither file nor line: find them (read only on failure)
+                if builder == "json":
+                    for split, files in data_files.items():
+                        check_json_lines(files, f"{split}_files")
+                raise
     else:
-        raw = _load_hub_dataset(args)
+        raw = load_hub_dataset(args)
 
     where = {
         split: f"`{split}_files` ({', '.join(map(str, files))})"
@@ -281,9 +326,8 @@ def load_raw_datasets(args, split_validation: bool = True, documents: bool = Fal
     if args.train_files and args.on_decode_error == "skip":
         raw = {split: _drop_undecodable(ds, split) for split, ds in raw.items()}
     if "validation" not in raw and split_validation:
-        raw["train"], raw["validation"] = _hold_out(
-            raw["train"], args, readings.get("train"), documents
-        )
+        size = _validation_size(raw["train"], args, readings.get("train"), documents)
+        raw["train"], raw["validation"] = hold_out(raw["train"], size)
     return {k: raw[k] for k in ("train", "validation") if k in raw}
 
 
@@ -301,7 +345,9 @@ def _load_text_files(readings: dict[str, str], streaming: bool, skip_undecodable
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def _load_hub_dataset(args) -> DatasetDict:
+def load_hub_dataset(args) -> DatasetDict:
+    """`load_dataset(dataset_name, dataset_config_name)`; a failure is a UserError that says why
+    (a script-based dataset: which parquet one to use instead)."""
     try:
         return load_dataset(args.dataset_name, args.dataset_config_name, streaming=args.streaming)
     except Exception as err:  # datasets raises several types; the message is what matters
@@ -368,14 +414,58 @@ def _drop_undecodable(ds, split: str):
     return ds.filter(lambda batch: [bool(t.strip()) for t in batch["text"]], batched=True)
 
 
-def _hold_out(train, args, readings: dict[str, str] | None, documents: bool):
+# ---- Holding data out ----------------------------------------------------------------------
+def hold_out(train, size: int, seed: int | None = None, group_column: str | None = None):
+    """(rest, held out): the one rule every recipe holds `size` examples out of its training
+    data by, when no held-out data is named.
+
+    - a stream (no len()): its first `size` examples;
+    - no `seed` (pretraining text): the first `size` rows, as run_mlm.py's `train[:5%]`:
+      contiguous text, so the held-out passages are not interleaved with training passages
+      from the same scene;
+    - a `seed` (labelled rows, often sorted by label): `size` rows drawn at random;
+    - and a `group_column` (the rows' "group" column holds it): whole groups until they hold
+      at least `size` rows, taken in turn from each label's groups (a group's label: its most
+      frequent "label"), so the held-out labels stay balanced and no group is on both sides.
+    """
     if isinstance(train, IterableDataset):
-        # No len() when streaming: hold out the first N examples, train on the rest.
-        n = args.streaming_validation_examples
-        return train.skip(n), train.take(n)
-    # The first N% (as run_mlm.py's `train[:5%]`): contiguous text, so the held-out passages
-    # are not interleaved with training passages from the same scene.
-    # NSP draws a random B from another document: two documents on each side at least
+        return train.skip(size), train.take(size)
+    if seed is None:
+        return train.select(range(size, len(train))), train.select(range(size))
+    if not group_column:
+        held = train.train_test_split(test_size=size, seed=seed)
+        return held["train"], held["test"]
+    groups, labels = train["group"], train["label"]
+    members = {}
+    for group, label in zip(groups, labels):
+        members.setdefault(group, Counter())[label] += 1
+    by_label = {}
+    rng = random.Random(seed)
+    for group in rng.sample(sorted(members, key=str), len(members)):
+        by_label.setdefault(members[group].most_common(1)[0][0], []).append(group)
+    turns = [g for row in itertools.zip_longest(*by_label.values()) for g in row if g is not None]
+    chosen, taken = set(), 0
+    for group in turns:
+        if taken >= size:
+            break
+        chosen.add(group)
+        taken += members[group].total()
+    if len(chosen) == len(members):
+        raise UserError(
+            f"`group_column: {group_column}`: the training data has only {len(members)} "
+            "group(s), too few to hold whole ones out; name `validation_files` and `test_files`."
+        )
+    held = [i for i, g in enumerate(groups) if g in chosen]
+    rest = [i for i, g in enumerate(groups) if g not in chosen]
+    return train.select(rest), train.select(held)
+
+
+def _validation_size(train, args, readings: dict[str, str] | None, documents: bool) -> int:
+    """How many examples pretraining holds out: `streaming_validation_examples` of a stream,
+    else `validation_split_percentage`% of the examples, at least one (NSP: two documents, as
+    it draws a random B from another document, on each side)."""
+    if isinstance(train, IterableDataset):
+        return args.streaming_validation_examples
     least = 4 if documents else 2
     if len(train) < least:
         raise UserError(
@@ -383,8 +473,7 @@ def _hold_out(train, args, readings: dict[str, str] | None, documents: bool):
             f"too few to hold out a validation split: "
             f"{_too_few_examples_fix(args, readings, documents, len(train))}."
         )
-    n_val = max(least // 2, int(len(train) * args.validation_split_percentage / 100))
-    return train.select(range(n_val, len(train))), train.select(range(n_val))
+    return max(least // 2, int(len(train) * args.validation_split_percentage / 100))
 
 
 def _too_few_examples_fix(args, readings: dict | None, documents: bool, n: int) -> str:

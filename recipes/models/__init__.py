@@ -1,2 +1,2 @@
-"""Models: the family records, checkpoints to start from, the sparse masked-LM head, FSDP, and
-the hand-written BERT."""
+"""Models: the family records, where a pretraining run starts (from scratch or a checkpoint),
+loading checkpoints, the sparse masked-LM head, FSDP, and the hand-written BERT."""

@@ -1,12 +1,19 @@
-"""Loading an existing checkpoint: a local folder or a Hub id (safetensors only), its family, its
-weights set up to train as a fresh model of the family would, checked against the tokenizer;
-and for fine-tuning, the checkpoint's encoder under a new classifier head.
+"""Loading an existing checkpoint, one way for continued pretraining and fine-tuning alike: the path
+checked, a Hub id downloaded (safetensors only), the config read, its positions checked against
+max_seq_length. Continued pretraining then gets the weights set up to train as a fresh model of
+the family would (`load_pretrained`); fine-tuning the encoder under a new classifier head
+(`load_pretrained_parts`, `pretrained_model`), never a task head it was fine-tuned with
+(`check_task_head`).
 """
 
 import copy
+import json
 import os
 from pathlib import Path
 
+import yaml
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -15,30 +22,35 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers import logging as hf_logging
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
-from recipes.arguments import ContinueArguments
 from recipes.errors import UserError
 from recipes.models.families import FAMILIES, build_model
-from recipes.models.vocabulary import extend_vocabulary
-from recipes.runs.finish import weights_checksum
+from recipes.runs.start import RUN_CONFIG
 
 
 def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
     """A `path` that is no folder and not shaped like a Hub id (`owner/name`) is a typo or a
-    missing output: say so, instead of a Hub lookup's cryptic error."""
-    if not os.path.isdir(path) and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(f"`{field}: {path}` is not a folder.{' ' + hint if hint else ''}")
+    missing output: say so, instead of a Hub lookup's cryptic error. A path whose first part
+    exists here (`outputs/tiny` where outputs/ does) is local, though shaped like an id."""
+    if os.path.isdir(path):
+        return
+    local = path.startswith((".", "/", "~")) or path.count("/") > 1
+    if local or os.path.exists(path.split("/", 1)[0]):
+        what = "a file" if os.path.exists(path) else f"no such folder (from {os.getcwd()})"
+        hint = f" {hint}" if hint else ""
+        raise UserError(f"`{field}: {path}` is not a folder: {what}.{hint}")
 
 
 # What is fetched from a Hub repo: config, safetensors weights, tokenizer files. Never pickles.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
 
 
-def local_checkpoint(name_or_path: str) -> str:
+def local_checkpoint(name_or_path: str, hint: str = "") -> str:
     """A local folder holding the checkpoint: `name_or_path` itself, or a Hub id downloaded
     through huggingface_hub (HF_ENDPOINT and HF_TOKEN honoured), config, safetensors and
-    tokenizer files only."""
-    require_folder_or_hub_id(name_or_path, "model_name_or_path")
+    tokenizer files only. `hint`: what to do when `name_or_path` is no folder."""
+    require_folder_or_hub_id(name_or_path, "model_name_or_path", hint)
     if os.path.isdir(name_or_path):
         folder = name_or_path
     else:
@@ -63,6 +75,44 @@ def local_checkpoint(name_or_path: str) -> str:
     return folder
 
 
+def read_config(folder: str, where: str, **settings) -> PretrainedConfig:
+    """The checkpoint's config with `settings` applied. No remote code runs: AutoConfig refuses
+    `auto_map` configs without trust_remote_code."""
+    try:
+        return AutoConfig.from_pretrained(folder, **settings)
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0]
+        raise UserError(
+            f"could not read the config of the checkpoint in {where}: {reason}"
+        ) from None
+
+
+def check_positions(config: PretrainedConfig, max_seq_length: int, where: str) -> None:
+    """`max_seq_length` must fit the checkpoint's position table, counted as its family counts
+    positions (a model type of no family here: from 0)."""
+    spec = FAMILIES.get(config.model_type)
+    needed = spec.positions_needed(max_seq_length, config.pad_token_id) if spec else max_seq_length
+    rows = getattr(config, "max_position_embeddings", needed)
+    if rows < needed:
+        rule = f" ({spec.positions_rule()})" if spec else ""
+        raise UserError(
+            f"`max_seq_length: {max_seq_length}` needs {needed} positions{rule}; the "
+            f"checkpoint in {where} has max_position_embeddings={rows}, as it was pretrained. "
+            "Lower max_seq_length."
+        )
+
+
+def checkpoint_family(config: PretrainedConfig, families: list[str], where: str) -> str:
+    """The checkpoint's family: its config's model_type, one of the recipe's `families`."""
+    family = config.model_type
+    if family not in families:
+        raise UserError(
+            f"the checkpoint in {where} is a `{family}` model; this recipe continues "
+            f"{' or '.join(families)} checkpoints."
+        )
+    return family
+
+
 def check_tokenizer_fits(tokenizer, model, where: str) -> None:
     rows = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > rows:
@@ -79,64 +129,31 @@ def check_tokenizer_fits(tokenizer, model, where: str) -> None:
         )
 
 
-def start_from_checkpoint(
-    args: ContinueArguments,
-    folder: str,
-    tokenizer,
+# ---- Continued pretraining ------------------------------------------------------------------
+
+
+def load_pretrained(
+    path: str,
     families: list[str],
     overrides: dict,
     max_seq_length: int,
     sparse_mlm_head: bool,
-):
-    """(family, model): the checkpoint in `folder`, loaded by families.load_pretrained, checked
-    against the tokenizer, its vocabulary extended if `add_tokens_from` asks."""
-    family, model, missing = load_pretrained(
-        folder, families, overrides, max_seq_length, sparse_mlm_head
-    )
-    where = args.model_name_or_path
-    if missing:
-        print(f"not in the checkpoint, so initialised at random: {', '.join(missing)}")
-    check_tokenizer_fits(tokenizer, model, where)
-    # the same checksum finish_run prints at the end: a test compares it with the checkpoint's
-    print(f"starting from {where} ({family}): weights checksum {weights_checksum(model)}")
-    if args.add_tokens_from:
-        extend_vocabulary(tokenizer, model, args.add_tokens_from, args.max_added_tokens)
-    return family, model
-
-
-def checkpoint_positions_needed(family: str, config: PretrainedConfig, max_seq_length: int) -> int:
-    """Position-table rows `max_seq_length` needs in a checkpoint of the family (as derived above
-    for fresh ones: RoBERTa counts from pad_token_id + 1)."""
-    return max_seq_length + config.pad_token_id + 1 if family == "roberta" else max_seq_length
-
-
-def checkpoint_family(path: str, families: list[str]) -> str:
-    """The family of the checkpoint in the local folder `path`: its config's model_type."""
-    family = AutoConfig.from_pretrained(path).model_type
-    if family not in families:
-        raise UserError(
-            f"the checkpoint in {path} is a `{family}` model; this recipe continues "
-            f"{' or '.join(families)} checkpoints."
-        )
-    return family
-
-
-def load_pretrained(
-    path: str, families: list[str], overrides: dict, max_seq_length: int, sparse_mlm_head: bool
+    where: str | None = None,
 ) -> tuple[str, PreTrainedModel, list[str]]:
-    """(family, model, keys the checkpoint lacked): the checkpoint in the local folder `path`,
-    set up to train exactly as build_model sets up a fresh model of its family.
+    """(family, model, keys the checkpoint lacked): the checkpoint in the local folder `path`
+    (named `where` in messages), set up to train exactly as build_model sets up a fresh model
+    of its family.
 
-    The family is the checkpoint's `model_type`. Weights come from safetensors only and no
-    remote code runs (AutoConfig refuses `auto_map` configs without trust_remote_code). The
-    model is built by build_model (so the sparse head is the family's own) and given the
-    checkpoint's weights, in fp32 whatever dtype they were saved in (bf16 training keeps fp32
-    master weights). `overrides` may change dropout (a training setting, not the shape); any
-    other key must equal the checkpoint's value, or it is an error that names it."""
-    family = checkpoint_family(path, families)
+    The family is the checkpoint's `model_type`. The model is built by build_model (so the
+    sparse head is the family's own) and given the checkpoint's weights, safetensors only, in
+    fp32 whatever dtype they were saved in (bf16 training keeps fp32 master weights).
+    `overrides` may change dropout (a training setting, not the shape); any other key must
+    equal the checkpoint's value, or it is an error that names it."""
+    where = where or path
     overrides = dict(overrides)
     attention = overrides.pop("attn_implementation", None)
-    config = AutoConfig.from_pretrained(path, attn_implementation=attention)
+    config = read_config(path, where, attn_implementation=attention)
+    family = checkpoint_family(config, families, where)
     for key, value in overrides.items():
         if "dropout" in key:  # how it trains, not what it is
             setattr(config, key, value)
@@ -144,76 +161,174 @@ def load_pretrained(
         current = getattr(config, key, None)
         if current != value:
             raise UserError(
-                f"`{key}: {value}` contradicts the checkpoint in {path}, which has "
+                f"`{key}: {value}` contradicts the checkpoint in {where}, which has "
                 f"{key}={current!r}: a pretrained model's shape is fixed. Remove `{key}` "
                 "(only dropout keys may differ from the checkpoint)."
             )
-    needed = checkpoint_positions_needed(family, config, max_seq_length)
-    if getattr(config, "max_position_embeddings", needed) < needed:
-        raise UserError(
-            f"`max_seq_length: {max_seq_length}` needs {needed} positions; the checkpoint in "
-            f"{path} has max_position_embeddings={config.max_position_embeddings}. Lower "
-            "max_seq_length."
-        )
+    check_positions(config, max_seq_length, where)
     model = build_model(family, copy.deepcopy(config), sparse_mlm_head)
-    spec = FAMILIES[family]
-    pretrained, info = spec.model_class.from_pretrained(
+    pretrained, info = FAMILIES[family].model_class.from_pretrained(
         path, config=config, use_safetensors=True, output_loading_info=True
     )
     model.load_state_dict(pretrained.state_dict())
     return family, model, sorted(info["missing_keys"])
 
 
+# ---- Fine-tuning ----------------------------------------------------------------------------
+
+NO_CHECKPOINT_HINT = (
+    "Pretrain a model first (e.g. `make demo`) and point to its output_dir, or give a Hub id."
+)
+
+
 def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int, attn: str):
     """Tokenizer and the checkpoint's config with this task's labels, checked for fit."""
-    require_folder_or_hub_id(
-        path,
-        "model_name_or_path",
-        "Pretrain a model first (e.g. `make demo`) and point to its output_dir, or give a Hub id.",
-    )
+    folder = local_checkpoint(path, NO_CHECKPOINT_HINT)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        config = AutoConfig.from_pretrained(
-            path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            attn_implementation=attn,
-        )
+        tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0]
         raise UserError(
-            f"could not load a model from `model_name_or_path: {path}` (a pretraining recipe's "
-            f"output_dir or a Hub id): {reason}"
+            f"could not load a tokenizer from `model_name_or_path: {path}` (a pretraining "
+            f"recipe's output_dir or a Hub id): {reason}"
         ) from None
+    config = read_config(
+        folder,
+        path,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+        attn_implementation=attn,
+    )
     if tokenizer.pad_token is None:
         raise UserError(f"the tokenizer in {path} has no pad token; set `pad_token` and save it.")
-    # RoBERTa numbers positions from pad_token_id + 1 (recipes/models/families.py roberta_config)
-    offset = config.pad_token_id + 1 if config.model_type == "roberta" else 0
-    positions = getattr(config, "max_position_embeddings", max_seq_length) - offset
-    if max_seq_length > positions:
-        raise UserError(
-            f"`max_seq_length: {max_seq_length}` is longer than {path} takes ({positions} "
-            "positions, as it was pretrained): lower max_seq_length."
-        )
+    check_positions(config, max_seq_length, path)
     return tokenizer, config
+
+
+# Architectures fine-tuning starts from: a pretraining head (dropped for the new classifier) or
+# none (`RobertaModel`). Any other `*For*` class was trained for a task.
+PRETRAINING_HEADS = ("ForMaskedLM", "ForPreTraining")
+# Weight names only a task head has (sequence or token classification, question answering).
+TASK_HEAD_WEIGHTS = ("classifier.", "qa_outputs.", "score.")
+
+
+def weight_names(folder: str) -> list[str]:
+    """The names of the weights in the checkpoint's safetensors files (headers only)."""
+    names = []
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(file, framework="pt") as weights:
+                names += list(weights.keys())
+        except (SafetensorError, OSError) as err:
+            raise UserError(
+                f"could not read the weights in {file}: {err}. Save the model again (or "
+                "download it again): the file is damaged or incomplete."
+            ) from None
+    return names
+
+
+def task_head(folder: str) -> str | None:
+    """The task head the checkpoint in `folder` carries, described (architecture, labels), or
+    None: a masked-LM or pretraining head, or none. Its config's `architectures` say, and so do
+    classifier weights in its safetensors, whatever the config names."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}  # read_config says what is wrong with it
+    config = config if isinstance(config, dict) else {}
+    heads = [
+        arch
+        for arch in config.get("architectures") or []
+        if "For" in arch and not arch.endswith(PRETRAINING_HEADS)
+    ]
+    weights = [name for name in weight_names(folder) if name.startswith(TASK_HEAD_WEIGHTS)]
+    if not heads and not weights:
+        return None
+    what = " / ".join(heads) or f"weights {', '.join(weights[:3])}"
+    labels = [str(label) for label in (config.get("id2label") or {}).values()]
+    if labels and heads and not heads[0].endswith("ForQuestionAnswering"):
+        shown = ", ".join(labels[:6]) + (", ..." if len(labels) > 6 else "")
+        what += f" with {len(labels)} labels ({shown})"
+    return what
+
+
+def recorded_base(folder: str) -> str | None:
+    """The `model_name_or_path` a run of these recipes started from, as its run_config.yaml
+    (written beside the model) records it; None: none recorded (from scratch, or not ours)."""
+    path = Path(folder) / RUN_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return None
+    base = settings.get("model_name_or_path") if isinstance(settings, dict) else None
+    return str(base) if base else None
+
+
+def check_task_head(folder: str, path: str, discard: bool) -> str | None:
+    """Fine-tuning measures what pretraining gives a new classifier: a checkpoint that is a
+    fine-tuned model already (`path`, in `folder`) would bring its trained head along (and a
+    head of another label count fails to load). Refused, unless `discard` (the option
+    discard_task_head): then its head is dropped and a new one starts from random weights, as
+    pretrained_model does. Returns the head found, described (None: none)."""
+    head = task_head(folder)
+    if head is None:
+        return None
+    if not discard:
+        came_from = recorded_base(folder)
+        origin = f" (`{came_from}`, by its run_config.yaml)" if came_from else ""
+        raise UserError(
+            f"`model_name_or_path: {path}` is a fine-tuned model already: it has a task head, "
+            f"{head}. Fine-tuning it would reuse that trained head (or fail on another label "
+            "count) and tilt the comparison with random weights. Fine-tune from the masked-LM "
+            f"checkpoint it came from{origin}, or set `discard_task_head: true` to drop this "
+            "head and start a new one from random weights."
+        )
+    print(
+        f"discard_task_head: {path} has a task head, {head}: it is discarded, and a new "
+        "classifier head starts from random weights."
+    )
+    return head
 
 
 def pretrained_model(path: str, config, quiet: bool = False):
     """The checkpoint's encoder under a new classifier head; says which weights start fresh
-    (unless `quiet`: every later run loads the same)."""
+    (unless `quiet`: every later run loads the same). A checkpoint with a task head (refused by
+    check_task_head unless discard_task_head is set) gives its encoder only: the head it was
+    fine-tuned with is never loaded."""
+    folder = local_checkpoint(path, NO_CHECKPOINT_HINT)  # a Hub id: the files downloaded above
+    discarded = task_head(folder)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report lists the masked-LM head we drop
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, use_safetensors=True, output_loading_info=True
-        )
+        if discarded is None:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                folder, config=config, use_safetensors=True, output_loading_info=True
+            )
+        else:  # the class itself: the Auto class wants a path with a state_dict
+            model, info = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(config)].from_pretrained(
+                None, config=config, state_dict=encoder_weights(folder, config),
+                output_loading_info=True,
+            )  # fmt: skip
     finally:
         hf_logging.set_verbosity(verbosity)
     fresh = sorted(info["missing_keys"])
     if not quiet:
+        note = f" (the checkpoint's task head, {discarded}, discarded)" if discarded else ""
         print(
             f"{type(model).__name__} from {path}: {model.num_parameters() / 1e6:.1f}M "
-            f"parameters; new (random) weights: {', '.join(fresh) or 'none'}"
+            f"parameters; new (random) weights: {', '.join(fresh) or 'none'}{note}"
         )
     return model
+
+
+def encoder_weights(folder: str, config) -> dict:
+    """The checkpoint's encoder weights alone: those under the classifier class's base model
+    (`roberta.`, `bert.`, `model.`), without any head."""
+    prefix = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(config)].base_model_prefix + "."
+    weights = {}
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        weights.update(load_file(file))
+    return {name: tensor for name, tensor in weights.items() if name.startswith(prefix)}

@@ -1,5 +1,7 @@
-"""Model families in one place: each family's record (config class, model class, how its config
-follows from the tokenizer, its training defaults, its layer class), and building a fresh model.
+"""Model families, one record each: everything that differs between ModernBERT, RoBERTa and BERT
+(names, how the config follows from the tokenizer, positions, objective and recipe, the sparse
+masked-LM head, the FSDP layer, training defaults), and building a fresh model from it. Adding a
+family is adding a record here; nothing elsewhere switches on a family's name.
 
 Correct by construction: vocabulary size and special-token ids always come from the tokenizer
 (a fresh tokenizer's ids differ from every config class's defaults: RobertaConfig assumes pad=1,
@@ -40,60 +42,41 @@ DERIVED = {
 }
 
 
-def _positions(overrides: dict, max_seq_length: int, needed: int, why: str) -> int:
-    positions = overrides.pop("max_position_embeddings", needed)
-    if positions < needed:
-        raise UserError(
-            f"`max_position_embeddings: {positions}` is too small for max_seq_length="
-            f"{max_seq_length}: {why} = {needed}. Remove the key (it is derived) or lower "
-            "max_seq_length."
-        )
-    return positions
+@dataclass(frozen=True)
+class Objective:
+    """What a family is pretrained on, and so which entry script trains it."""
+
+    name: str
+    recipe: str  # the module `python -m` runs
 
 
-def roberta_config(tokenizer, max_seq_length: int, overrides: dict) -> RobertaConfig:
-    # RoBERTa numbers positions from pad_token_id + 1, so a 128-token input with pad=1 uses
-    # position ids 2..129: the table needs 128 + 1 + 1 = 130 rows (514 for 512).
-    pad = tokenizer.pad_token_id
-    needed = max_seq_length + pad + 1
-    positions = _positions(
-        overrides, max_seq_length, needed, "RoBERTa needs max_seq_length + pad_token_id + 1"
-    )
+MLM = Objective("masked language modeling", "recipes.pretrain_mlm")
+MLM_NSP = Objective(
+    "masked language modeling and next-sentence prediction", "recipes.pretrain_bert"
+)
+
+
+def roberta_config(tokenizer, overrides: dict) -> RobertaConfig:
     return RobertaConfig(
         vocab_size=len(tokenizer),
-        pad_token_id=pad,
+        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        max_position_embeddings=positions,
         type_vocab_size=1,  # RoBERTa has no segments
         **overrides,
     )
 
 
-def bert_config(tokenizer, max_seq_length: int, overrides: dict) -> BertConfig:
-    # BERT numbers positions from 0; 512 rows as the original unless longer inputs need more.
-    overrides.setdefault("max_position_embeddings", max(512, max_seq_length))
-    positions = _positions(
-        overrides, max_seq_length, max_seq_length, "BERT needs at least max_seq_length"
-    )
-    return BertConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        max_position_embeddings=positions,
-        **overrides,
-    )
+def bert_config(tokenizer, overrides: dict) -> BertConfig:
+    return BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
 
 
-def modernbert_config(tokenizer, max_seq_length: int, overrides: dict) -> ModernBertConfig:
+def modernbert_config(tokenizer, overrides: dict) -> ModernBertConfig:
     # ModernBERT's defaults are its own tokenizer's ids (pad 50283, cls 50281, sep 50282): with
     # a 30k vocabulary pad=50283 is outside the embedding table, and with a 50k one it would
     # silently name a real token. [CLS]/[SEP] are <s>/</s> for a byte-level BPE tokenizer.
-    # Positions are rotary (no table), so max_position_embeddings only records the length.
     cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    positions = _positions(
-        overrides, max_seq_length, max_seq_length, "it must cover at least max_seq_length"
-    )
     return ModernBertConfig(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -101,64 +84,113 @@ def modernbert_config(tokenizer, max_seq_length: int, overrides: dict) -> Modern
         eos_token_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else sep,
         cls_token_id=cls,
         sep_token_id=sep,
-        max_position_embeddings=positions,
         **overrides,
     )
 
 
 @dataclass(frozen=True)
 class Family:
+    display_name: str  # as the family's authors write it: cards and messages
+    objective: Objective
     config_class: type[PretrainedConfig]
     model_class: type[PreTrainedModel]
-    derive_config: Callable[..., PretrainedConfig]  # (tokenizer, max_seq_length, overrides)
-    # How the LM head runs only at masked positions during training: "forward" swaps in
-    # recipes/models/sparse_head.py; "native" uses the model's own `sparse_prediction`.
-    sparse: str
+    # (tokenizer, overrides) -> config; overrides hold max_position_embeddings already
+    config_from_tokenizer: Callable[..., PretrainedConfig]
+    # The encoder layer class: one FSDP unit each (fsdp_layer_class_to_wrap). Named here, not in
+    # the accelerate config, so that one fsdp.yaml serves every family.
+    layer_class: str
+    # A small config of the family that trains on a CPU in minutes: where a newcomer should start
+    tiny_config: str
+    # The LM head run only at masked positions in training (`sparse_mlm_head`): by the config's
+    # own `sparse_prediction` where the model has one, else by recipes/models/sparse_head.py's
+    # forward, which runs transformers' `base_model` (the encoder) and then these submodules.
+    config_sparse_prediction: bool = False
+    mlm_head: str = ""  # the masked-LM head (transform + decoder), e.g. "lm_head"
+    nsp_head: str = ""  # the next-sentence classifier, for MLM + NSP
+    # RoBERTa numbers positions from pad_token_id + 1: a 128-token input with pad=1 uses
+    # position ids 2..129, so the table needs 128 + 1 + 1 = 130 rows (514 for 512)
+    positions_after_pad: bool = False
+    # Position-table rows a fresh model gets at least (BERT: 512, as the original)
+    min_positions: int = 0
+    gated_mlp: bool = False  # GeGLU: the MLP's input projection is 2 x intermediate_size wide
     # Keyword arguments the config class takes that its to_dict() does not list: (name, type)
     extra_fields: tuple[tuple[str, type], ...] = ()
     # Training settings a model of this family trained from scratch needs where they differ
-    # from config.TRAINING_DEFAULTS (continuing a checkpoint keeps those); a YAML or the
+    # from arguments.TRAINING_DEFAULTS (continuing a checkpoint keeps those); a YAML or the
     # command line still overrides them.
     training_defaults: dict = field(default_factory=dict)
-    # The encoder layer class: one FSDP unit each (fsdp_layer_class_to_wrap). Named here, not in
-    # the accelerate config, so that one fsdp.yaml serves every family.
-    layer_class: str = ""
+
+    def positions_needed(self, max_seq_length: int, pad_token_id: int | None) -> int:
+        """Position-table rows a `max_seq_length`-token input needs."""
+        return max_seq_length + (pad_token_id + 1 if self.positions_after_pad else 0)
+
+    def positions_rule(self) -> str:
+        extra = " + pad_token_id + 1" if self.positions_after_pad else ""
+        return f"{self.display_name} needs at least max_seq_length{extra}"
 
 
 FAMILIES = {
-    # Post-LayerNorm: a short warm-up or a high peak lr leaves a small one on the unigram
-    # plateau for good. On an unseen corpus (README "Defaults that leave the plateau"; bf16 on
-    # a 2-core AMD EPYC Zen 4), 300 steps at lr 1e-3 with 6% warm-up ended exactly at the
-    # most-frequent-token floor; lr 7e-4 with 30% warm-up and 30% masking reached 2.0x the
-    # floor (tests/e2e/test_plateau.py).
-    "roberta": Family(
-        RobertaConfig,
-        RobertaForMaskedLM,
-        roberta_config,
-        "forward",
-        training_defaults={"learning_rate": 7e-4, "warmup_steps": 0.3, "mlm_probability": 0.3},
-        layer_class="RobertaLayer",
-    ),
     # global_attn_every_n_layers: every n-th layer attends globally, the rest in a window of
     # `local_attention` tokens (ModernBERT: 3 and 128); the config turns it into layer_types.
+    # Positions are rotary (no table), so max_position_embeddings only records the length.
     "modernbert": Family(
+        "ModernBERT",
+        MLM,
         ModernBertConfig,
         ModernBertForMaskedLM,
         modernbert_config,
-        "native",
+        layer_class="ModernBertEncoderLayer",
+        tiny_config="recipes/configs/modernbert-tiny.yaml",
+        config_sparse_prediction=True,
+        gated_mlp=True,
         extra_fields=(("global_attn_every_n_layers", int),),
         # Pre-LayerNorm trains stably at a higher peak lr; 30% masking is ModernBERT's own rate
-        # (held-out accuracy 0.320 vs 0.309 at 15% after 900 demo steps, bf16 on a 2-core AMD
-        # EPYC Zen 4, the demo's earlier held-out set).
+        # (measured: docs/measurements.md, "Masking rate").
         training_defaults={"learning_rate": 1e-3, "mlm_probability": 0.3},
-        layer_class="ModernBertEncoderLayer",
     ),
-    # masked LM + next-sentence prediction: recipes/pretrain_bert.py
-    "bert": Family(BertConfig, BertForPreTraining, bert_config, "forward", layer_class="BertLayer"),
+    "roberta": Family(
+        "RoBERTa",
+        MLM,
+        RobertaConfig,
+        RobertaForMaskedLM,
+        roberta_config,
+        layer_class="RobertaLayer",
+        tiny_config="recipes/configs/roberta-tiny.yaml",
+        mlm_head="lm_head",
+        positions_after_pad=True,
+        # Post-LayerNorm: a short warm-up or a high peak lr leaves a small one on the unigram
+        # plateau for good (measured: docs/measurements.md, "Defaults that leave the plateau";
+        # tests/e2e/test_plateau.py keeps it so).
+        training_defaults={"learning_rate": 7e-4, "warmup_steps": 0.3, "mlm_probability": 0.3},
+    ),
+    "bert": Family(
+        "BERT",
+        MLM_NSP,
+        BertConfig,
+        BertForPreTraining,
+        bert_config,
+        layer_class="BertLayer",
+        tiny_config="recipes/configs/bert-tiny-nsp.yaml",
+        mlm_head="cls.predictions",
+        nsp_head="cls.seq_relationship",
+        min_positions=512,
+    ),
 }
 
 
-MLM_FAMILIES = ["modernbert", "roberta"]  # recipes/pretrain_mlm.py's choices
+def families_for(objective: Objective) -> list[str]:
+    """The families a recipe trains (its `model_type` choices, the default first)."""
+    return [name for name, spec in FAMILIES.items() if spec.objective is objective]
+
+
+MLM_FAMILIES = families_for(MLM)  # recipes/pretrain_mlm.py's choices
+NSP_FAMILIES = families_for(MLM_NSP)  # recipes/pretrain_bert.py's
+
+
+def display_name(model_type: str) -> str:
+    """ "ModernBERT" for `modernbert`; a model type of no family here as it is."""
+    spec = FAMILIES.get(model_type)
+    return spec.display_name if spec else model_type
 
 
 def attn_implementation(requested: str, family: str, bf16: bool) -> str:
@@ -177,7 +209,19 @@ def attn_implementation(requested: str, family: str, bf16: bool) -> str:
 
 
 def build_config(family: str, tokenizer, max_seq_length: int, overrides: dict):
-    return FAMILIES[family].derive_config(tokenizer, max_seq_length, dict(overrides))
+    """The family's config for `tokenizer`: its vocabulary and special-token ids, positions
+    for `max_seq_length`, and the model keys in `overrides`."""
+    spec = FAMILIES[family]
+    overrides = dict(overrides)
+    needed = spec.positions_needed(max_seq_length, tokenizer.pad_token_id)
+    positions = overrides.pop("max_position_embeddings", max(needed, spec.min_positions))
+    if positions < needed:
+        raise UserError(
+            f"`max_position_embeddings: {positions}` is too small for max_seq_length="
+            f"{max_seq_length}: {spec.positions_rule()} = {needed}. Remove the key (it is "
+            "derived) or lower max_seq_length."
+        )
+    return spec.config_from_tokenizer(tokenizer, {"max_position_embeddings": positions} | overrides)
 
 
 def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
@@ -189,7 +233,7 @@ def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
     masked-token count across micro-batches and ranks), so gradient accumulation weighs every
     masked token the same."""
     spec = FAMILIES[family]
-    if spec.sparse == "native":
+    if spec.config_sparse_prediction:
         config.sparse_prediction = sparse_mlm_head
         model = spec.model_class(config)
         # The instance keeps the setting it was built with; the saved config.json says False,
@@ -198,7 +242,7 @@ def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
         return model
     model = spec.model_class(config)
     if sparse_mlm_head:
-        use_sparse_mlm_head(model)
+        use_sparse_mlm_head(model, spec)
     else:
         # The stock RoBERTa/BERT heads take **kwargs, so Trainer assumes they normalise the loss
         # over accumulated micro-batches themselves; they do not (transformers#47688), and with

@@ -45,11 +45,11 @@ def prepare_for_fsdp(family: str, model) -> str | None:
     layer = fsdp_layer_class_to_wrap(family)
     fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if fsdp and os.environ.get("FSDP_VERSION", "1") == "2":
-        register_lm_bias_once(model)
+        register_lm_bias_once(model, FAMILIES[family].mlm_head)
     return layer
 
 
-def register_lm_bias_once(model) -> None:
+def register_lm_bias_once(model, mlm_head: str) -> None:
     """For FSDP2: RoBERTa's and BERT's LM head hold one bias Parameter under two names, the
     head's `bias` and its `decoder.bias` (tied, as `_tied_weights_keys` says). accelerate puts
     the decoder in a group with the embeddings its weight is tied to, the head's `bias` stays in
@@ -57,11 +57,9 @@ def register_lm_bias_once(model) -> None:
     parameter already managed by another FSDP group"). So the decoder lets go of the bias and
     the head adds it after the decoder: the same logits and gradients, one Parameter, one name.
     The state dict then has `lm_head.bias` (the name a checkpoint stores anyway, the tied
-    `decoder.bias` being left out), and stock from_pretrained ties it back. No-op for a model
-    without such a head (ModernBERT)."""
-    head = getattr(model, "lm_head", None) or getattr(
-        getattr(model, "cls", None), "predictions", None
-    )
+    `decoder.bias` being left out), and stock from_pretrained ties it back. `mlm_head`: the
+    head's submodule (the family's record); no-op without one (ModernBERT)."""
+    head = model.get_submodule(mlm_head) if mlm_head else None
     if head is None or getattr(head, "bias", None) is None or head.decoder.bias is not head.bias:
         return
     head.decoder.register_parameter("bias", None)

@@ -2,11 +2,11 @@
 the dense head, a fraction of the work; the model class stays the stock one.
 """
 
+import functools
 import types
 
 import torch
 import torch.nn.functional as F
-from transformers import BertForPreTraining, RobertaForMaskedLM
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
 
@@ -37,30 +37,32 @@ def sparse_mlm_forward(
     labels=None,
     next_sentence_label=None,
     num_items_in_batch=None,
+    *,
+    mlm_head: str,
+    nsp_head: str = "",
     **kwargs,
 ):
-    """RobertaForMaskedLM / BertForPreTraining forward with the masked-LM head (dense, layer
-    norm, decoder) run only at masked positions. The head's vocabulary projection is hidden x
-    vocab per position: at hidden 256 and vocab 30k that is 7.7M MACs, 9x an encoder layer's
-    0.85M per token (2.3x all four layers'), so skipping the 85% unmasked positions removes
-    most of a small model's work: 137 -> 55 GFLOP per 16 x 128 training step
-    (benchmarks/bench.py). The MLM logits then hold one row per masked token, in row-major
-    order of `labels != -100`. BERT's NSP head is unchanged; its loss = MLM + NSP, as in BERT."""
+    """A masked-LM forward (RobertaForMaskedLM, BertForPreTraining) with the masked-LM head
+    (dense, layer norm, decoder: the submodule `mlm_head`) run only at masked positions. The
+    head's vocabulary projection is hidden x vocab per position: at hidden 256 and vocab 30k
+    that is 7.7M MACs, 9x an encoder layer's 0.85M per token (2.3x all four layers'), so
+    skipping the 85% unmasked positions removes most of a small model's work: 137 -> 55 GFLOP
+    per 16 x 128 training step (benchmarks/bench.py). The MLM logits then hold one row per
+    masked token, in row-major order of `labels != -100`. With an `nsp_head` (BERT) the
+    next-sentence head runs as before on the pooled output; the loss = MLM + NSP, as in BERT."""
     # the full signature (not **inputs) tells Trainer which dataset columns the model takes
     inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
     inputs |= dict(token_type_ids=token_type_ids, inputs_embeds=inputs_embeds, **kwargs)
-    bert = isinstance(self, BertForPreTraining)
     if labels is None:  # inference (fill-mask): the stock dense path
-        nsp = {"next_sentence_label": next_sentence_label} if bert else {}
+        nsp = {"next_sentence_label": next_sentence_label} if nsp_head else {}
         return type(self).forward(self, **inputs, **nsp)
-    encoder, head = (self.bert, self.cls.predictions) if bert else (self.roberta, self.lm_head)
-    outputs = encoder(return_dict=True, **inputs)
+    outputs = self.base_model(return_dict=True, **inputs)
     masked = labels != -100
-    logits = head(outputs.last_hidden_state[masked])
+    logits = self.get_submodule(mlm_head)(outputs.last_hidden_state[masked])
     loss = _masked_loss(logits, labels[masked], num_items_in_batch)
-    if not bert:
+    if not nsp_head:
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-    nsp_logits = self.cls.seq_relationship(outputs.pooler_output)
+    nsp_logits = self.get_submodule(nsp_head)(outputs.pooler_output)
     if next_sentence_label is not None:
         nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
         if num_items_in_batch is not None:
@@ -73,13 +75,17 @@ def sparse_mlm_forward(
     )
 
 
-def use_sparse_mlm_head(model) -> None:
-    """Swap in the sparse forward on this instance.
+def use_sparse_mlm_head(model, family) -> None:
+    """Swap in the sparse forward on this instance, with the heads the family's record
+    (recipes/models/families.py `Family`: `mlm_head`, `nsp_head`) names.
 
-    The class stays RobertaForMaskedLM/BertForPreTraining, so `save_pretrained` records the
-    stock architecture and the checkpoint loads anywhere with no custom code; and since the
-    change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep it.
-    """
-    if not isinstance(model, (RobertaForMaskedLM, BertForPreTraining)):
+    The class stays the stock one (RobertaForMaskedLM, BertForPreTraining), so `save_pretrained`
+    records the stock architecture and the checkpoint loads anywhere with no custom code; and
+    since the change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep
+    it. The heads are named, not held, so a deep copy of the model uses its own."""
+    if not family.mlm_head:
         raise ValueError(f"no sparse masked-LM head for {type(model).__name__}")
-    model.forward = types.MethodType(sparse_mlm_forward, model)
+    forward = functools.partial(
+        sparse_mlm_forward, mlm_head=family.mlm_head, nsp_head=family.nsp_head
+    )
+    model.forward = types.MethodType(forward, model)

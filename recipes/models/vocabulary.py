@@ -1,5 +1,6 @@
-"""Continued pretraining's vocabulary extension: domain words added to a checkpoint's tokenizer,
-each new embedding started at the mean of the pieces the old tokenizer made of the word.
+"""Continued pretraining's vocabulary: a tokenizer other than the checkpoint's own checked token by
+token against it, and domain words added to a checkpoint's tokenizer, each new embedding started
+at the mean of the pieces the old tokenizer made of the word.
 """
 
 from pathlib import Path
@@ -9,6 +10,62 @@ from tokenizers import AddedToken
 
 from recipes.data.masking import word_scheme
 from recipes.errors import UserError
+
+# Files a tokenizer is saved in; a checkpoint folder with none of them has no tokenizer of its own.
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model",
+    "sentencepiece.bpe.model", "tokenizer.model",
+)  # fmt: skip
+
+
+def own_tokenizer(folder: str):
+    """The tokenizer saved with the checkpoint in `folder`; None if there is none (or it does
+    not load)."""
+    if not any((Path(folder) / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError):
+        return None
+
+
+def check_same_vocabulary(tokenizer, folder: str, where: str, tokenizer_path: str) -> None:
+    """`tokenizer` (from `tokenizer_path`) must give every token of the checkpoint's own
+    tokenizer (saved in `folder`, the checkpoint `where`) the id it had in pretraining: an
+    embedding row means the token it was trained on. Two tokenizers trained alike on different
+    text share their size and special tokens but few ids, and the model then reads every moved
+    token as another word. Tokens added after the checkpoint's vocabulary (ids past it, as
+    `add_tokens_from` adds them) are the tokenizer's own business."""
+    own = own_tokenizer(folder)
+    if own is None:
+        print(
+            f"warning: the checkpoint {where} has no tokenizer of its own, so "
+            f"`tokenizer_name_or_path: {tokenizer_path}` cannot be compared with the one it was "
+            "pretrained with: only its size and pad id are checked."
+        )
+        return
+    own_ids = own.get_vocab()
+    own_tokens = {i: token for token, i in own_ids.items()}
+    ids = tokenizer.get_vocab()
+    tokens = {i: token for token, i in ids.items()}
+    moved = [i for i in sorted(own_tokens) if tokens.get(i) != own_tokens[i]]
+    if not moved:
+        return
+
+    def example(i: int) -> str:
+        token = own_tokens[i]
+        return f"{token!r} is {i} in the checkpoint's, {ids.get(token, 'absent')} in yours"
+
+    raise UserError(
+        f"`tokenizer_name_or_path: {tokenizer_path}` is not the tokenizer {where} was "
+        f"pretrained with: {len(moved):,} of {len(own_tokens):,} tokens have another id than in "
+        f"the checkpoint's tokenizer (e.g. {'; '.join(example(i) for i in moved[:3])}), so the "
+        "model would read them as other words. Use the checkpoint's own tokenizer (leave "
+        "tokenizer_name_or_path unset), or keep the checkpoint's and add your tokenizer's words "
+        f"to it: `add_tokens_from: {tokenizer_path}` (with tokenizer_name_or_path unset)."
+    )
 
 
 def candidate_words(source: str) -> list[str]:

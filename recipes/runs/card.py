@@ -1,5 +1,8 @@
-"""The model card (README.md in output_dir): YAML metadata the Hub reads (language, license,
-metrics as model-index) and a body that says what was trained, on what, and how well.
+"""The model card (README.md in output_dir), one builder for both recipes: YAML metadata the Hub
+reads (language, license, metrics as model-index) and a body that says what was trained, on what,
+and how well. Each recipe brings its own parts (`pretraining_sections`, `fine_tuning_sections`);
+`build_model_card` adds what every card has: the title, the hyperparameters, the loss curve, how
+to reproduce the run, the metadata left unset and how to use the model.
 """
 
 import json
@@ -11,7 +14,11 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from recipes.errors import UserError
 from recipes.finetune import comparison
+from recipes.models.checkpoints import HUB_PATTERNS, recorded_base, task_head
+from recipes.models.families import display_name
 from recipes.runs.start import FINISHED_MARKER
+
+LEARNING_CURVE = "learning_curve.png"  # fine-tuning's test accuracy against labelled examples
 
 # Metric key from trainer.evaluate() -> (model-index metric type, display name). Perplexity
 # is exp of the masked-LM loss alone (recipes/runs/metrics.py): for RoBERTa that is `eval_loss`;
@@ -32,11 +39,79 @@ NSP_LOSS_NAME = "MLM + NSP loss"
 # Mask placeholders people write by habit; the widget only works with the tokenizer's own one.
 KNOWN_MASK_TOKENS = ("<mask>", "[MASK]")
 
+# Card metadata that describes the user's data and rights, so only they can set it: the field
+# of the pretraining config that sets it, and an example value.
+USER_METADATA = {
+    "language": "ISO code(s) of the text, e.g. `language: en`",
+    "license": "a license id from the Hub's list, e.g. `license: apache-2.0`",
+}
 
-# --------------------------------------------------------------------------- model card
+
+# --------------------------------------------------------------------------- the builder
 def build_model_card(
     *,
     repo_id: str,
+    metadata: dict[str, Any],
+    summary: str,
+    sections: list[str],
+    hyperparameters: dict[str, Any],
+    usage_input: str,
+    usage_note: str | None = None,
+    loss_curve_file: str | None = None,
+    loss_curve_note: str | None = None,
+    run_config_file: str | None = None,
+) -> ModelCard:
+    """The card of either recipe. From the recipe: `metadata` (ModelCardData fields:
+    pipeline_tag, tags, language, license, datasets, eval_results, widget, ...), `summary` (the
+    paragraph under the title), `sections` (its own markdown: data, evaluation, ...) and
+    `usage_input` (the Python argument of the How-to-use pipeline call, `usage_note` a comment
+    after it). Common: the hyperparameter table, the loss curve (`loss_curve_file`, pushed beside
+    the card, with `loss_curve_note` under it), a Reproduce link to `run_config_file`, and, for a
+    `language` or `license` key of `metadata` without a value, a line that says so and how to
+    set it (USER_METADATA)."""
+    name = repo_id.split("/")[-1]
+    data = ModelCardData(library_name="transformers", model_name=name, **metadata)
+    unset = [
+        f"**{key}: not set** (set `{key}` in the config: {USER_METADATA[key]})."
+        for key in unset_fields(metadata)
+    ]
+    body = [f"# {name}", summary, *unset, *sections]
+    rows = {k: v for k, v in hyperparameters.items() if v is not None}
+    body += ["## Training hyperparameters", _table(("Hyperparameter", "Value"), rows)]
+    if loss_curve_file:
+        # The card links the image relative to itself; the plot is pushed next to README.md.
+        curve = Path(loss_curve_file)
+        curve = curve.name if curve.is_absolute() else curve.as_posix()
+        body += ["## Loss curve", f"![Training and evaluation loss]({curve})"]
+        body += [loss_curve_note] if loss_curve_note else []
+    if run_config_file:
+        config = Path(run_config_file).name
+        body += [
+            "## Reproduce",
+            f"Reproduce: [{config}]({config}) holds every setting of this run that differs from "
+            "the defaults, each with where it came from; its first lines give the command that "
+            "reruns it.",
+        ]
+    task = metadata["pipeline_tag"]
+    call = task.replace("-", "_")
+    comment = f"  # {usage_note}" if usage_note else ""
+    body += [
+        "## How to use",
+        "```python\nfrom transformers import pipeline\n\n"
+        f'{call} = pipeline("{task}", model="{repo_id}")\n'
+        f"print({call}({usage_input})){comment}\n```",
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(body) + "\n")
+
+
+def unset_fields(metadata: dict[str, Any]) -> list[str]:
+    """The user's fields (USER_METADATA) the recipe's card metadata has but leaves empty."""
+    return [key for key in USER_METADATA if key in metadata and not metadata[key]]
+
+
+# --------------------------------------------------------------------------- pretraining
+def pretraining_sections(
+    *,
     model_type: str,
     language: str | list[str] | None,
     license: str | None,
@@ -44,21 +119,16 @@ def build_model_card(
     train_data_description: str,
     mask_token: str,
     widget_text: str,
-    hyperparameters: dict[str, Any],
     metrics: dict[str, float],
-    loss_curve_file: str | None,
-    run_config_file: str | None = None,
     base_model: str | None = None,
     base_model_hub_id: str | None = None,
-) -> ModelCard:
-    """Build a fill-mask model card: YAML metadata (model-index, widget) and a readable body.
-    `run_config_file` (run_config.yaml, pushed beside the card) gets a Reproduce link.
-    `base_model`: the checkpoint continued pretraining started from (a Hub id or a local
-    folder; None: pretrained from scratch). The metadata's `base_model` must be a Hub repo id,
-    so it is `base_model_hub_id` (None for a folder that was never pushed); the body names
-    `base_model` either way."""
+) -> dict[str, Any]:
+    """A fill-mask card's own parts, for `build_model_card`: the model-index of the held-out
+    metrics, the widget, the training data and the evaluation. `base_model`: the checkpoint
+    continued pretraining started from (a Hub id or a local folder; None: pretrained from
+    scratch). The metadata's `base_model` must be a Hub repo id, so it is `base_model_hub_id`
+    (None for a folder that was never pushed); the body names `base_model` either way."""
     widget_text = _widget_with_mask(widget_text, mask_token)
-    model_name = repo_id.split("/")[-1]
     dataset_id = datasets[0] if datasets else "custom"
     eval_results = [
         EvalResult(
@@ -73,36 +143,51 @@ def build_model_card(
         for key, (metric_type, display) in card_metrics(metrics).items()
         if metrics.get(key) is not None
     ]
-    data = ModelCardData(
+    metadata = dict(
         language=language,
         license=license,
-        library_name="transformers",
         pipeline_tag="fill-mask",
         tags=["fill-mask", "masked-lm", model_type]
         + (["continued-pretraining"] if base_model else ["pretrained-from-scratch"]),
         base_model=base_model_hub_id,
         datasets=list(datasets) or None,
-        model_name=model_name,
         eval_results=eval_results or None,
         widget=[{"text": widget_text}],
     )
-    if loss_curve_file is not None:
-        # The card links the image relative to itself; the plot is pushed next to README.md.
-        curve = Path(loss_curve_file)
-        loss_curve_file = curve.name if curve.is_absolute() else curve.as_posix()
-    body = _card_body(
-        repo_id,
-        model_type,
-        datasets,
-        train_data_description,
-        widget_text,
-        hyperparameters,
-        metrics,
-        loss_curve_file,
-        run_config_file,
-        base_model,
+    arch = display_name(model_type)
+    objective = "masked language modeling"
+    if metrics.get("eval_nsp_accuracy") is not None:
+        objective += " and next-sentence prediction"
+    dataset_links = ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets)
+    names = card_metrics(metrics)
+    metric_rows = {names.get(k, (k, k))[1]: v for k, v in metrics.items() if v is not None}
+    sections = [
+        "## Training data",
+        train_data_description + (f"\n\nDatasets: {dataset_links}" if dataset_links else ""),
+        "## Evaluation",
+        "Final metrics on the held-out split:",
+        _table(("Metric", "Value"), metric_rows),
+    ]
+    if metrics.get("perplexity") is not None:
+        note = "Perplexity is exp(MLM loss), the masked-LM loss per masked token"
+        if has_nsp(metrics):
+            note += f" alone; the {NSP_LOSS_NAME} adds the next-sentence loss to it"
+        sections.append(note + ".")
+    curve_note = None
+    if metrics.get("eval_accuracy") is not None:  # evaluated: the plot has an accuracy panel
+        curve_note = (
+            "Below the loss, held-out accuracy at each evaluation against the accuracy of "
+            "always predicting the most frequent token or label (dashed): above that line "
+            "the model has learned more than frequencies."
+        )
+    return dict(
+        metadata=metadata,
+        summary=f"A {arch} model {_origin(base_model)} with {objective}. It has not been "
+        "fine-tuned: use it to fill in masked words, or as a starting point for fine-tuning.",
+        sections=sections,
+        usage_input=repr(widget_text),
+        loss_curve_note=curve_note,
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
 def has_nsp(metrics: dict) -> bool:
@@ -115,13 +200,6 @@ def card_metrics(metrics: dict) -> dict[str, tuple[str, str]]:
     if has_nsp(metrics):
         return CARD_METRICS | {"eval_loss": ("loss", NSP_LOSS_NAME)}
     return CARD_METRICS
-
-
-def write_model_card(output_dir: str | Path, **card_kwargs: Any) -> Path:
-    """Build the model card (same keyword arguments as `build_model_card`) into output_dir/README.md."""
-    path = Path(output_dir) / "README.md"
-    build_model_card(**card_kwargs).save(path)
-    return path
 
 
 def _origin(base_model: str | None) -> str:
@@ -154,71 +232,11 @@ def _table(header: tuple[str, str], rows: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _card_body(
-    repo_id: str,
-    model_type: str,
-    datasets: list[str],
-    train_data_description: str,
-    widget_text: str,
-    hyperparameters: dict[str, Any],
-    metrics: dict[str, float],
-    loss_curve_file: str | None,
-    run_config_file: str | None = None,
-    base_model: str | None = None,
-) -> str:
-    arch = {"roberta": "RoBERTa", "bert": "BERT"}.get(model_type, model_type)
-    objective = "masked language modeling"
-    if metrics.get("eval_nsp_accuracy") is not None:
-        objective += " and next-sentence prediction"
-    dataset_links = ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets)
-    names = card_metrics(metrics)
-    metric_rows = {names.get(k, (k, k))[1]: v for k, v in metrics.items() if v is not None}
-    perplexity_note = "Perplexity is exp(MLM loss), the masked-LM loss per masked token"
-    if has_nsp(metrics):
-        perplexity_note += f" alone; the {NSP_LOSS_NAME} adds the next-sentence loss to it"
-    sections = [
-        f"# {repo_id.split('/')[-1]}",
-        f"A {arch} model {_origin(base_model)} with {objective}. It has not been fine-tuned: "
-        "use it to fill in masked words, or as a starting point for fine-tuning.",
-        "## Training data",
-        train_data_description + (f"\n\nDatasets: {dataset_links}" if dataset_links else ""),
-        "## Training hyperparameters",
-        _table(("Hyperparameter", "Value"), hyperparameters),
-        "## Evaluation",
-        "Final metrics on the held-out split:",
-        _table(("Metric", "Value"), metric_rows),
-    ]
-    if metrics.get("perplexity") is not None:
-        sections.append(perplexity_note + ".")
-    if loss_curve_file:
-        sections += ["## Loss curve", f"![Training and evaluation loss]({loss_curve_file})"]
-        if metrics.get("eval_accuracy") is not None:  # evaluated: the plot has an accuracy panel
-            sections.append(
-                "Below the loss, held-out accuracy at each evaluation against the accuracy of "
-                "always predicting the most frequent token or label (dashed): above that line "
-                "the model has learned more than frequencies."
-            )
-    if run_config_file:
-        sections += [
-            "## Reproduce",
-            f"Reproduce: [{Path(run_config_file).name}]({Path(run_config_file).name}) holds every "
-            "setting of this run that differs from the defaults, each with where it came from; "
-            "its first lines give the command that reruns it.",
-        ]
-    sections += [
-        "## How to use",
-        "```python\nfrom transformers import pipeline\n\n"
-        f'fill_mask = pipeline("fill-mask", model="{repo_id}")\n'
-        f"print(fill_mask({widget_text!r}))\n```",
-    ]
-    return "\n\n".join(sections) + "\n"
-
-
-def classification_card(repo_id, base, results, hyper, data_args, label_names, curve):
-    """A text-classification model card: the results next to the control and the baseline, and
-    the checkpoint it was fine-tuned from."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
+# --------------------------------------------------------------------------- fine-tuning
+def fine_tuning_sections(base, results, data_args, label_names) -> dict[str, Any]:
+    """A text-classification card's own parts, for `build_model_card`: the results next to the
+    control and the baseline (LEARNING_CURVE, pushed beside the card), the checkpoint it was
+    fine-tuned from, and the data."""
     dataset = data_args.dataset_name or "custom"
     eval_results = [
         EvalResult(
@@ -232,13 +250,11 @@ def classification_card(repo_id, base, results, hyper, data_args, label_names, c
         if f"test_{key}" in results
     ]
     on_hub = not os.path.isdir(base)  # base_model must name a Hub repo, not a local folder
-    data = ModelCardData(
-        library_name="transformers",
+    metadata = dict(
         pipeline_tag="text-classification",
         tags=["text-classification"],
         base_model=base if on_hub else None,
         datasets=[data_args.dataset_name] if data_args.dataset_name else None,
-        model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
     )
     seeds = len(results["seeds"])
@@ -248,8 +264,6 @@ def classification_card(repo_id, base, results, hyper, data_args, label_names, c
     if data_args.dataset_config_name:
         source += f" ({data_args.dataset_config_name})"
     sections = [
-        f"# {repo_id.split('/')[-1]}",
-        f"A text classifier with labels {', '.join(label_names)}.",
         "## Fine-tuned from",
         f"Fine-tuned from `{base}`{_base_summary(base)}",
         "## Does the pretraining pay off?",
@@ -260,36 +274,70 @@ def classification_card(repo_id, base, results, hyper, data_args, label_names, c
         + f"; each side's learning rate kept on {results['validation_examples']:,} validation examples:",
         comparison.markdown_table(results["learning_curve"], seeds),
         floor,
-        "![Learning curve](comparison.png)",
+        f"![Learning curve]({LEARNING_CURVE})",
         "## Training data",
         f"{source}: {results['train_examples']:,} training examples; this model was fine-tuned "
         f"on {results['learning_curve'][-1]['labels']:,} of them (seed {results['seeds'][0]}).",
-        "## Training hyperparameters",
-        _table(("Hyperparameter", "Value"), {k: v for k, v in hyper.items() if v is not None}),
     ]
-    if curve is not None:
-        sections += ["## Loss curve", f"![Fine-tuning loss]({Path(curve).name})"]
-    sections += [
-        "## How to use",
-        "```python\nfrom transformers import pipeline\n\n"
-        f'classify = pipeline("text-classification", model="{repo_id}")\n'
-        'print(classify("..."))  # a pair: classify({"text": "...", "text_pair": "..."})\n```',
-    ]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+    return dict(
+        metadata=metadata,
+        summary=f"A text classifier with labels {', '.join(label_names)}.",
+        sections=sections,
+        usage_input='"..."',
+        usage_note='a pair: text_classification({"text": "...", "text_pair": "..."})',
+    )
 
 
 def _base_summary(base: str) -> str:
-    """What the base checkpoint's own all_results.json says about its pretraining, if local."""
-    path = Path(base) / FINISHED_MARKER
-    if not path.is_file():
-        return "."
-    pre = json.loads(path.read_text())
+    """What the base checkpoint was, from its own files (a local folder, or a Hub id's files
+    downloaded for the run): pretrained here from scratch or continued from another checkpoint
+    (its all_results.json and run_config.yaml), a fine-tuned model whose task head was discarded
+    (the run would have been refused otherwise: check_task_head), or a checkpoint these recipes
+    did not train. Only a run of this repository is said to be pretrained from scratch."""
+    folder = _base_folder(base)
+    if folder is None:
+        return ", a checkpoint this repository did not train."
+    path = folder / FINISHED_MARKER
+    pre = json.loads(path.read_text()) if path.is_file() else {}
+    came_from = recorded_base(str(folder))
+    head = task_head(str(folder))
+    if head or "learning_curve" in pre:  # fine-tuning's results
+        what = "a model this repository did not train, fine-tuned already"
+        if "learning_curve" in pre:
+            what = "a classifier this repository fine-tuned" + (
+                f" from `{came_from}`" if came_from else ""
+            )
+        if head:
+            what += (
+                f"; its task head ({head}) was discarded (`discard_task_head`) and this "
+                "model's classifier head started from random weights"
+            )
+        return f", {what}."
+    if "train_tokens" not in pre:  # not the results of a pretraining run of these recipes
+        return ", a checkpoint this repository did not train."
     parts = []
     if "eval_accuracy" in pre:
         parts.append(f"held-out masked-token accuracy {pre['eval_accuracy']:.3f}")
     if "perplexity" in pre:
         parts.append(f"perplexity {pre['perplexity']:.1f}")
-    if "train_tokens" in pre:
-        parts.append(f"{pre['train_tokens']:,} tokens seen")
-    how = "further pretrained" if "eval_before_accuracy" in pre else "pretrained from scratch"
-    return f", {how} with masked-LM" + (f": {', '.join(parts)}." if parts else ".")
+    parts.append(f"{pre['train_tokens']:,} tokens seen")
+    objective = "masked LM and next-sentence prediction" if has_nsp(pre) else "masked LM"
+    if "eval_before_accuracy" in pre or came_from:
+        source = f"`{came_from}`" if came_from else "another checkpoint"
+        how = f"continued from {source} and further pretrained by this repository"
+    else:
+        how = "pretrained from scratch by this repository"
+    return f", {how} with {objective}: {', '.join(parts)}."
+
+
+def _base_folder(base: str) -> Path | None:
+    """The base checkpoint's files: its folder, or a Hub id's files as the run downloaded them
+    (from the local cache, never the network); None if neither is here."""
+    if os.path.isdir(base):
+        return Path(base)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(base, allow_patterns=HUB_PATTERNS, local_files_only=True))
+    except (OSError, ValueError):  # not cached, or no repo id at all: nothing to describe
+        return None

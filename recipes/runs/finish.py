@@ -1,22 +1,39 @@
-"""The end of every run: train, evaluate on the held-out split, print the verdict, save the model,
-loss curve, card and all_results.json (last: the run is finished), push. Pretraining
-(`train_evaluate_finish`) and fine-tuning (`finish_classification_run`) both end here.
+"""The end of every run. Pretraining: `train_evaluate_finish` trains, evaluates the final weights
+once on the held-out split, prints the verdict and hands over to `finish_pretraining_run`;
+fine-tuning ends in `finish_classification_run`. Both end in `finish_run`, the one writer: the
+model, the plots, the card, trainer_state.json and all_results.json (last: the run is finished),
+the push, and the closing lines that say where the model is and what to run next.
 """
 
 import hashlib
 import json
-import math
 import re
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import torch.distributed as dist
 import yaml
 from transformers import TrainerCallback
 
-from recipes.runs import card, hub
-from recipes.runs.card import classification_card
-from recipes.runs.metrics import add_perplexity
+from recipes.runs import hub
+from recipes.runs.card import (
+    LEARNING_CURVE,
+    USER_METADATA,
+    build_model_card,
+    fine_tuning_sections,
+    has_nsp,
+    pretraining_sections,
+    unset_fields,
+)
+from recipes.runs.metrics import add_perplexity, perplexity
 from recipes.runs.start import FINISHED_MARKER, RUN_CONFIG
+
+LOSS_CURVE = "loss_curve.png"
+
+# The closing lines of a pretraining run suggest the demo's fine-tuning task as a next step.
+FINE_TUNE_CONFIG = "recipes/configs/finetune/folio-genre.yaml"
+FINE_TUNE_DATA = Path("data/folio-genre")  # written by `python -m recipes.tasks.folio`
 
 
 def published_id(base_model: str) -> str | None:
@@ -77,86 +94,61 @@ def weights_checksum(model) -> str:
     return digest.hexdigest()[:12]
 
 
+# ------------------------------------------------------------------------------ the one writer
 def finish_run(
     trainer,
-    metrics: dict,
+    results: dict,
     *,
-    model_type: str,
-    data_args,
-    widget_text: str,
-    base_model: str | None = None,
+    card: dict,
+    plots: dict[str, Callable[[Path], Path | None]],
+    next_steps: list[str],
+    commit_message: str,
+    args=None,
 ) -> dict:
-    """Save model + tokenizer, results, loss curve and model card; push if asked. Main
-    process only writes; every process must call it (saving synchronises ranks).
-    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
-    args = trainer.args
+    """Save the model and tokenizer into output_dir; then, in the main process only: `plots`
+    ({file name: a function that writes the figure to the path it is given, None if there is
+    nothing to plot}), trainer_state.json, the card (`card`: the recipe's parts for
+    build_model_card), all_results.json (`results`; written last: its presence marks a finished
+    run, see prepare_output_dir), the push, and the closing lines: where the model is, then
+    `next_steps`. Every process must call it: saving synchronises the ranks, and the checksum
+    gathers sharded weights. `args`: the command's TrainingArguments where `trainer` ran with a
+    run's own (fine-tuning)."""
+    args = args or trainer.args
     out = Path(args.output_dir)
-    precision = run_precision(trainer)
     checksum = weights_checksum(trainer.model)
     print(f"final weights checksum (rank {args.process_index} of {args.world_size}): {checksum}")
     # model + tokenizer (processing_class), safetensors. `_internal_call`: without it, with
     # push_to_hub, Trainer pushes here with a card of its own; we push below with ours.
-    trainer.save_model(_internal_call=True)
+    trainer.save_model(str(out), _internal_call=True)
     if not trainer.is_world_process_zero():
-        return metrics
-    from recipes.runs.plotting import plot_loss_curve
-
-    loss = "masked-LM + NSP" if card.has_nsp(metrics) else "masked-LM"
-    curve = plot_loss_curve(
-        trainer.state.log_history,
-        out / "loss_curve.png",
-        title=out.name,
-        loss_label=f"{loss} cross-entropy",
-    )
+        return results
+    if args is not trainer.args:  # save_model wrote the settings of the run, not this command's
+        (out / "training_args.bin").unlink(missing_ok=True)
+    written = {name: plot(out / name) for name, plot in plots.items()}
     trainer.state.save_to_json(str(out / "trainer_state.json"))
-    datasets = [data_args.dataset_name] if data_args.dataset_name else []
-    source = data_args.dataset_name or ", ".join(data_args.train_files)
-    hyper = {
-        "max_seq_length": data_args.max_seq_length,
-        "mlm_probability": data_args.mlm_probability,
-        "learning_rate": args.learning_rate,
-        "global_batch_size": args.per_device_train_batch_size
-        * args.gradient_accumulation_steps
-        * args.world_size,
-        "max_steps": trainer.state.max_steps,
-        "warmup_steps": args.warmup_steps,
-        "weight_decay": args.weight_decay,
-        # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
-        "precision": precision,
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
-    }
-    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
-    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
-        # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
-        reason = f"accelerate launch's mixed_precision: {precision}"
-    if reason:
-        hyper["precision"] = f"{precision} ({reason})"
-    card.write_model_card(
-        out,
+    model_card = build_model_card(
         repo_id=args.hub_model_id or out.name,
-        model_type=model_type,
-        language=data_args.language,
-        license=data_args.license,
-        datasets=datasets,
-        train_data_description=f"{source} ({metrics.get('train_tokens', '?')} tokens seen)",
-        mask_token=trainer.processing_class.mask_token,
-        widget_text=widget_text,
-        hyperparameters=hyper,
-        metrics=metrics,
-        loss_curve_file=curve.name if curve else None,
+        **card,
+        loss_curve_file=LOSS_CURVE if written.get(LOSS_CURVE) else None,
         run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
-        base_model=base_model,
-        base_model_hub_id=published_id(base_model) if base_model else None,
     )
-    metrics["train_precision"] = precision
-    # Written last: its presence marks a finished run (see prepare_output_dir).
-    (out / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    model_card.save(out / "README.md")
+    (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     if args.push_to_hub:
-        url = hub.push_folder(out, args.hub_model_id, commit_message="End of training")
+        for key in unset_fields(card["metadata"]):
+            print(
+                f"warning: the model card has no {key}: set `{key}` in the config "
+                f"({USER_METADATA[key]}); pushing without it"
+            )
+        url = hub.push_folder(out, args.hub_model_id, commit_message=commit_message)
         print(f"Pushed to {url}")
-    return metrics
+    print(f"saved to {out}")
+    for line in next_steps:
+        print(line)
+    return results
 
 
+# ------------------------------------------------------------------------------ pretraining
 def train_evaluate_finish(
     trainer,
     *,
@@ -182,18 +174,20 @@ def train_evaluate_finish(
         evaluate_before(trainer, resume_from)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics) | (metrics or {})
+    # transformers' PrinterCallback (the progress output without tqdm) pops it from the dict
+    metrics.setdefault("total_flos", trainer.state.total_flos)
     tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
     metrics["train_tokens"] = tokens
     metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
 
     prefix = f"eval_{mlm_loss_key}".removesuffix("_loss")  # eval_loss -> "eval"
-    metrics.update(add_perplexity(trainer.evaluate(), prefix=prefix))
+    metrics.update(add_perplexity(final_evaluation(trainer), prefix=prefix))
     before = before_metrics(trainer, loss_key=mlm_loss_key)
     metrics.update(before)
     print(result_lines(metrics, before))
 
     prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
-    results = finish_run(
+    results = finish_pretraining_run(
         trainer,
         metrics,
         model_type=family,
@@ -203,6 +197,98 @@ def train_evaluate_finish(
     )
     leave_process_group()
     return results
+
+
+def final_evaluation(trainer) -> dict:
+    """The held-out metrics of the weights training ended with, measured once. With
+    `eval_strategy` steps or epoch, Trainer has just evaluated the last step: its numbers are
+    the ones a second evaluation would print (the same weights, held-out set and masks, which
+    are a function of the seed and the batch: recipes/data/masking.py), so they are reused. It
+    evaluates now when no evaluation is of the last step (`eval_strategy: no`, `eval_delay`) or
+    `load_best_model_at_end` put an earlier step's weights back."""
+    state = trainer.state
+    if not trainer.args.load_best_model_at_end:
+        last = next((e for e in reversed(state.log_history) if "eval_loss" in e), None)
+        if last is not None and last.get("step") == state.global_step:
+            return {key: value for key, value in last.items() if key != "step"}
+    return trainer.evaluate()
+
+
+def finish_pretraining_run(
+    trainer,
+    metrics: dict,
+    *,
+    model_type: str,
+    data_args,
+    widget_text: str,
+    base_model: str | None = None,
+) -> dict:
+    """The pretraining card's sections, its loss curve and next steps, through finish_run.
+    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
+    args = trainer.args
+    out = Path(args.output_dir)
+    precision = run_precision(trainer)
+    datasets = [data_args.dataset_name] if data_args.dataset_name else []
+    source = data_args.dataset_name or ", ".join(data_args.train_files)
+    hyper = {
+        "max_seq_length": data_args.max_seq_length,
+        "mlm_probability": data_args.mlm_probability,
+        "learning_rate": args.learning_rate,
+        "global_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * args.world_size,
+        "max_steps": trainer.state.max_steps,
+        "warmup_steps": args.warmup_steps,
+        "weight_decay": args.weight_decay,
+        # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
+        "precision": precision,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+    }
+    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
+    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
+        # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
+        reason = f"accelerate launch's mixed_precision: {precision}"
+    if reason:
+        hyper["precision"] = f"{precision} ({reason})"
+    card = pretraining_sections(
+        model_type=model_type,
+        language=data_args.language,
+        license=data_args.license,
+        datasets=datasets,
+        train_data_description=f"{source} ({metrics.get('train_tokens', '?')} tokens seen)",
+        mask_token=trainer.processing_class.mask_token,
+        widget_text=widget_text,
+        metrics=metrics,
+        base_model=base_model,
+        base_model_hub_id=published_id(base_model) if base_model else None,
+    )
+    loss = "masked-LM + NSP" if has_nsp(metrics) else "masked-LM"
+
+    def plot_loss(path: Path) -> Path | None:
+        from recipes.runs.plotting import plot_loss_curve  # matplotlib: the main process only
+
+        return plot_loss_curve(
+            trainer.state.log_history, path, title=out.name, loss_label=f"{loss} cross-entropy"
+        )
+
+    folder = shlex.quote(str(out))
+    fine_tune = (
+        f"python -m recipes.finetune_classification --config {FINE_TUNE_CONFIG} "
+        f"--model_name_or_path {folder}"
+    )
+    if not FINE_TUNE_DATA.is_dir():
+        fine_tune = f"python -m recipes.tasks.folio && {fine_tune}"
+    return finish_run(
+        trainer,
+        metrics | {"train_precision": precision},
+        card=card | {"hyperparameters": hyper},
+        plots={LOSS_CURVE: plot_loss},
+        next_steps=[
+            f"try it: python -m recipes.fill_mask --model {folder} {shlex.quote(widget_text)}",
+            f"fine-tune it: {fine_tune}",
+        ],
+        commit_message="End of training",
+    )
 
 
 def leave_process_group() -> None:
@@ -268,26 +354,19 @@ def before_metrics(trainer, loss_key: str = "loss") -> dict:
                 for k, v in entry.items()
                 if k.startswith("eval_before_") and ("loss" in k or "accuracy" in k)
             }
-            loss = metrics[f"eval_before_{loss_key}"]
-            metrics["perplexity_before"] = math.exp(loss) if loss < 50 else float("inf")
+            metrics["perplexity_before"] = perplexity(metrics[f"eval_before_{loss_key}"])
             return metrics
     return {}
 
 
+# ------------------------------------------------------------------------------ fine-tuning
 def finish_classification_run(
     trainer, args, results, histories, data_args, base, label_names
 ) -> dict:
-    """Loss and learning curves, card, trainer state, all_results.json (last: the run is
-    finished), push. `trainer`: the saved model's run; `args`: the command's TrainingArguments."""
-    from recipes.runs.plotting import plot_fine_tuning, plot_learning_curve
-
+    """Fine-tuning's end: the kept run's model (`trainer`), the runs' loss curves (`histories`),
+    the learning curve, the card's sections and the next step, through finish_run. Every
+    process calls it; `args`: the command's TrainingArguments."""
     out = Path(args.output_dir)
-    curve = plot_fine_tuning(histories, out / "loss_curve.png", title=out.name)
-    plot_learning_curve(
-        results["learning_curve"], results["majority_baseline_accuracy"],
-        out / "comparison.png", title=f"{out.name}: test accuracy",
-    )  # fmt: skip
-    trainer.state.save_to_json(str(out / "trainer_state.json"))
     hyper = {
         "max_seq_length": data_args.max_seq_length,
         "learning_rate": results["learning_curve"][-1]["pretrained"]["learning_rate"],
@@ -300,14 +379,33 @@ def finish_classification_run(
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
         "token_embeddings": "frozen, as pretrained" if results["freeze_embeddings"] else "trained",
-        "precision": {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision),
+        "precision": run_precision(trainer),
     }
-    repo_id = args.hub_model_id or out.name
-    card = classification_card(repo_id, base, results, hyper, data_args, label_names, curve)
-    (out / "training_args.bin").unlink(missing_ok=True)  # the last run's, not this command's
-    card.save(out / "README.md")
-    (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    if args.push_to_hub:
-        url = hub.push_folder(out, args.hub_model_id, commit_message="End of fine-tuning")
-        print(f"Pushed to {url}")
-    return results
+
+    def plot_losses(path: Path) -> Path:
+        from recipes.runs.plotting import plot_fine_tuning  # matplotlib: the main process only
+
+        return plot_fine_tuning(histories, path, title=out.name)
+
+    def plot_learning(path: Path) -> Path:
+        from recipes.runs.plotting import plot_learning_curve
+
+        return plot_learning_curve(
+            results["learning_curve"], results["majority_baseline_accuracy"], path,
+            title=f"{out.name}: test accuracy",
+        )  # fmt: skip
+
+    code = (
+        "from transformers import pipeline; "
+        f'print(pipeline("text-classification", model="{out}")("Some text to classify."))'
+    )
+    return finish_run(
+        trainer,
+        results,
+        args=args,
+        card=fine_tuning_sections(base, results, data_args, label_names)
+        | {"hyperparameters": hyper},
+        plots={LOSS_CURVE: plot_losses, LEARNING_CURVE: plot_learning},
+        next_steps=[f"try it: python -c {shlex.quote(code)}"],
+        commit_message="End of fine-tuning",
+    )

@@ -1,15 +1,39 @@
-"""Evaluation metrics computed locally (no `evaluate.load`, which fetches scripts from the Hub).
+"""Every evaluation number of both recipes: masked-token accuracy and its most-frequent-token
+floor, perplexity, next-sentence accuracy, classification accuracy/F1 and the majority-label
+baseline. Each is an `evaluate` module of this repository, recipes/evaluation/<name>/<name>.py,
+loaded by path (nothing from the Hub, so offline too); a user can `evaluate.load` the same path.
 
 With the sparse head the model returns one logit row per masked token; with the stock head it
 returns (batch, seq, vocab). `preprocess_logits_for_metrics` reduces either to argmax ids
 before Trainer gathers them, so evaluation never holds vocab-sized tensors for the whole set.
-Classification accuracy/F1 and the majority baseline are here too.
 """
 
-import math
+import functools
+from pathlib import Path
 
 import numpy as np
 import torch
+
+EVALUATION_MODULES = Path(__file__).resolve().parents[1] / "evaluation"
+
+
+@functools.cache
+def load_metric(name: str):
+    """The `evaluate` module recipes/evaluation/<name>, loaded once per process. Loading copies
+    the script into evaluate's module cache (HF_MODULES_CACHE, under a file lock, so ranks
+    loading at once are safe) and touches no network for a local path. keep_in_memory: a
+    `.compute()` on it writes no Arrow cache file that two processes could collide on."""
+    import evaluate  # here, not at the top: it imports transformers.pipelines, which --help skips
+
+    return evaluate.load(str(EVALUATION_MODULES / name), keep_in_memory=True)
+
+
+def compute_metric(name: str, **inputs) -> dict:
+    """The module's own arithmetic (`_compute`) on in-memory arrays. Its public `.compute()`
+    first encodes every value into an Arrow table one Python object at a time, the machinery
+    that gathers predictions from several processes' cache files; Trainer has gathered them
+    already, and every evaluation would pay for it. Same results (tests/unit/test_metrics.py)."""
+    return load_metric(name)._compute(**inputs)
 
 
 def argmax_logits(logits, labels):
@@ -27,28 +51,37 @@ def argmax_logits(logits, labels):
     return preds
 
 
+def most_frequent_share(targets) -> float:
+    """The accuracy of always answering the most frequent target (non-negative ints): the bar
+    a model that learned nothing but frequencies would reach (`masked_accuracy`'s floor; the
+    targets stand in for the predictions it also scores)."""
+    targets = np.asarray(targets)
+    return masked_accuracy(targets, targets)["majority_baseline_accuracy"]
+
+
 def masked_accuracy(predictions: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy over masked tokens, and the accuracy of always predicting the most frequent
-    masked token (the bar a model that learned nothing would reach)."""
-    targets = labels[labels != -100]
-    preds = predictions[labels != -100]
-    if targets.size == 0:
-        return {"accuracy": float("nan"), "majority_baseline_accuracy": float("nan")}
-    majority = np.bincount(targets).max() / targets.size
-    return {
-        "accuracy": float((preds == targets).mean()),
-        "majority_baseline_accuracy": float(majority),
-    }
+    """Accuracy over masked tokens (labels not -100), and the accuracy of always predicting the
+    most frequent masked token: the `masked_accuracy` module."""
+    masked = labels != -100  # only these go in: a fraction of the (batch, seq) positions
+    return compute_metric(
+        "masked_accuracy", predictions=predictions[masked], references=labels[masked]
+    )
 
 
 def compute_mlm_metrics(eval_pred) -> dict:
     return masked_accuracy(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids))
 
 
+def perplexity(loss: float) -> float:
+    """exp(loss), the masked-LM loss per masked token; inf where exp would overflow: the
+    `perplexity_from_loss` module."""
+    return compute_metric("perplexity_from_loss", losses=[loss])["perplexity"]
+
+
 def add_perplexity(metrics: dict, prefix: str = "eval") -> dict:
     loss = metrics.get(f"{prefix}_loss")
     if loss is not None:
-        metrics["perplexity"] = math.exp(loss) if loss < 50 else float("inf")
+        metrics["perplexity"] = perplexity(loss)
     return metrics
 
 
@@ -79,26 +112,33 @@ def compute_pretraining_metrics(eval_pred) -> dict:
     metrics = masked_accuracy(mlm_ids, mlm_labels)
     n_masked = int((mlm_labels != -100).sum())
     metrics["mlm_loss"] = float(loss_sums.sum() / n_masked) if n_masked else float("nan")
-    metrics["nsp_accuracy"] = float((nsp_ids == nsp_labels).mean())
-    majority = np.bincount(nsp_labels).max() / nsp_labels.size
-    metrics["nsp_majority_baseline_accuracy"] = float(majority)
+    nsp = masked_accuracy(nsp_ids, nsp_labels)  # the same question over sentence pairs
+    metrics["nsp_accuracy"] = nsp["accuracy"]
+    metrics["nsp_majority_baseline_accuracy"] = nsp["majority_baseline_accuracy"]
     return metrics
 
 
-# ---------------------------------------------------------------------------------- metrics
+# ---------------------------------------------------------------------------------- classification
 def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_labels: int) -> dict:
-    """Accuracy; with two classes also F1 of class 1 (GLUE's F1 for MRPC and QQP)."""
-    metrics = {"accuracy": float((predictions == labels).mean())}
-    if num_labels == 2:
-        tp = int(((predictions == 1) & (labels == 1)).sum())
-        predicted, actual = int((predictions == 1).sum()), int((labels == 1).sum())
-        metrics["f1"] = 2 * tp / (predicted + actual) if predicted + actual else 0.0
-    return metrics
+    """Accuracy; with two classes also F1 of class 1 (GLUE's F1 for MRPC and QQP): the
+    `classification` module."""
+    return compute_metric(
+        "classification", predictions=predictions, references=labels, num_labels=num_labels
+    )
+
+
+def compute_classification_metrics(eval_pred, num_labels: int) -> dict:
+    """Trainer's `compute_metrics` for a classifier: its logits -> `classification_metrics`."""
+    predictions = np.asarray(eval_pred.predictions).argmax(axis=-1)
+    return classification_metrics(predictions, np.asarray(eval_pred.label_ids), num_labels)
 
 
 def majority_baseline(train_labels, eval_labels, num_labels: int) -> dict:
-    """Always predict the training data's most frequent label (looking at no held-out label)."""
-    majority = int(np.bincount(np.asarray(train_labels), minlength=num_labels).argmax())
-    eval_labels = np.asarray(eval_labels)
-    constant = np.full_like(eval_labels, majority)
-    return {"label": majority, **classification_metrics(constant, eval_labels, num_labels)}
+    """Always predict the training data's most frequent label (looking at no held-out label):
+    {label, accuracy, f1 with two classes}, the `majority_baseline` module."""
+    return compute_metric(
+        "majority_baseline",
+        references=np.asarray(eval_labels),
+        train_labels=np.asarray(train_labels),
+        num_labels=num_labels,
+    )

@@ -11,7 +11,10 @@ output_dir/
   checkpoint-N/                       resumable checkpoints
 """
 
+import contextlib
+import functools
 import importlib.util
+import io
 import json
 import os
 import re
@@ -23,7 +26,7 @@ from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes.config import is_secret
-from recipes.errors import UserError
+from recipes.errors import UserError, on_interrupt
 from recipes.runs import hub
 from recipes.runs.precision import warn_if_slow_bf16
 
@@ -31,6 +34,8 @@ FINISHED_MARKER = "all_results.json"  # written last: its presence means the run
 
 
 RUN_CONFIG = "run_config.yaml"
+# output_dir/_runs/<run name>/: fine-tuning keeps each finished run of its grid there
+RUNS_FOLDER = "_runs"
 
 
 def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str | None:
@@ -41,6 +46,7 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
     configure_tracking(training_args)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
     resume_from = prepare_output_dir(training_args, overwrite)
+    on_interrupt(functools.partial(how_to_resume, Path(training_args.output_dir), overwrite))
     hub.move_token_to_env(training_args)  # else Trainer saves it in training_args.bin
     if training_args.push_to_hub:  # a bad token fails now, not after hours of training
         training_args.hub_model_id = hub.check_hub_access(
@@ -52,6 +58,21 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
             settings["values"]["hub_model_id"] = training_args.hub_model_id
     save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
     return resume_from
+
+
+def how_to_resume(out: Path, overwrite: bool) -> str:
+    """The line Ctrl-C prints: what rerunning the same command does with what `out` holds."""
+    # overwrite_output_dir: the same command would forget what was saved and start again
+    same = (
+        "the same command without `overwrite_output_dir: true`" if overwrite else "the same command"
+    )
+    if (out / RUNS_FOLDER).is_dir():  # fine-tuning: the same command skips the finished runs
+        return f"rerun {same} to resume; finished runs are kept."
+    with contextlib.redirect_stdout(io.StringIO()):  # its note on a partial checkpoint
+        checkpoint = last_complete_checkpoint(out) if out.is_dir() else None
+    if checkpoint is None:
+        return "no checkpoint was saved yet; rerun the same command to start again."
+    return f"rerun {same} to resume from {Path(checkpoint).name} ({checkpoint})."
 
 
 # `report_to` value -> the packages that provide it (any one of them).

@@ -178,16 +178,31 @@ def build_genre_task(
 
 @exit_on_user_error
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus_dir", type=Path, default=DEFAULT_DIR)
-    parser.add_argument("--out_dir", type=Path, default=DEFAULT_OUT)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus_dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"The Shakespeare texts (python -m recipes.tasks.shakespeare; default: {DEFAULT_DIR}).",
+    )
+    parser.add_argument(
+        "--out_dir",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"Where train.jsonl and test.jsonl go (default: {DEFAULT_OUT}).",
+    )
     parser.add_argument(
         "--pretraining_config",
         type=Path,
         default=DEMO_CONFIG,
-        help="The pretraining config whose validation_files (held-out works) are the test plays.",
+        help="The pretraining config whose validation_files (held-out works) are the test plays "
+        f"(default: {DEMO_CONFIG}).",
     )
-    parser.add_argument("--min_words", type=int, default=64, help="Words per passage, at least.")
+    parser.add_argument(
+        "--min_words", type=int, default=64, help="Words per passage, at least (default: 64)."
+    )
     args = parser.parse_args(argv)
     test_works = held_out_works(args.pretraining_config)
     counts = build_genre_task(args.corpus_dir, args.out_dir, test_works, args.min_words)

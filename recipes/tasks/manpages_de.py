@@ -61,9 +61,21 @@ def passages(lines: list[str], min_words: int = 40) -> list[str]:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--debs", type=Path, required=True, help="Folder with the two .deb files.")
-    parser.add_argument("--out", type=Path, default=Path("data/manpages-de"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--debs",
+        type=Path,
+        required=True,
+        help="Folder with the two .deb files (manpages-de*.deb, manpages-de-dev*.deb).",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("data/manpages-de"),
+        help="Where corpus.txt, train.jsonl and test.jsonl go (default: data/manpages-de).",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         for deb in sorted(args.debs.glob("manpages-de*.deb")):

@@ -80,9 +80,22 @@ def write_one_document_per_file(files: list[Path], out_dir: Path = PLAYS_DIR) ->
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out_dir", type=Path, default=DEFAULT_DIR)
-    parser.add_argument("--plays_dir", type=Path, default=PLAYS_DIR)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out_dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"Where the 42 works go, one .txt file each (default: {DEFAULT_DIR}).",
+    )
+    parser.add_argument(
+        "--plays_dir",
+        type=Path,
+        default=PLAYS_DIR,
+        help="The same works without blank lines, one document per file, for the BERT demo "
+        f"(default: {PLAYS_DIR}).",
+    )
     args = parser.parse_args(argv)
     files = fetch_shakespeare(args.out_dir)
     size_mb = sum(f.stat().st_size for f in files) / 1e6

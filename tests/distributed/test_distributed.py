@@ -72,7 +72,8 @@ def ddp(request, tmp_path_factory, bpe_tokenizer_dir, corpus_files):
     run = launch(
         accelerate,
         ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
-         "--output_dir", str(root / "model")],
+         "--output_dir", str(root / "model"),
+         "--disable_tqdm", "false"],  # the tokenizing bars show which rank tokenized
         hf_home=root / "hf_home",
         family=request.param,
     )  # fmt: skip

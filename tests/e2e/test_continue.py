@@ -19,7 +19,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from recipes import pretrain_bert, pretrain_mlm
 from recipes.errors import UserError
-from recipes.models.checkpoints import load_pretrained, local_checkpoint
+from recipes.models.checkpoints import load_pretrained, load_pretrained_parts, local_checkpoint
 from recipes.models.families import build_config, build_model
 from recipes.models.vocabulary import extend_vocabulary
 from recipes.runs.finish import weights_checksum
@@ -80,6 +80,7 @@ def test_before_and_after_are_in_results_card_and_log(continued):
     assert results["perplexity"] < results["perplexity_before"]  # 4 steps more of the same text
     card = (out / "README.md").read_text()
     assert "eval_before_accuracy" in card and "perplexity_before" in card
+    assert "A RoBERTa model" in card  # the family's display name
     # the card says where it started (a local folder that was never pushed: no Hub base_model)
     assert "pretrained from scratch" not in card and "pretrained-from-scratch" not in card
     assert "continued from `" in card and "continued-pretraining" in card
@@ -125,6 +126,31 @@ def test_pickled_weights_are_refused(tmp_path, base):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(UserError, match="no safetensors weights"):
         local_checkpoint(str(tmp_path))
+    with pytest.raises(UserError, match="no safetensors weights"):  # fine-tuning's loader too
+        load_pretrained_parts(str(tmp_path), ["a", "b"], 32, "sdpa")
+
+
+def test_a_checkpoint_of_another_family_than_asked_is_refused(base, corpus_files, capsys):
+    argv = ["--train_files", *corpus_files, "--model_name_or_path", str(base[0])]
+    argv += ["--output_dir", str(base[0].parent / "refused")]
+    for main, extra, message in [
+        (pretrain_mlm.main, ["--model_type", "modernbert"], "`model_type: modernbert`, but "),
+        (pretrain_bert.main, [], "is a `roberta` model; this recipe continues bert checkpoints"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv + extra)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_fine_tuning_checks_a_checkpoint_as_continued_pretraining_does(base):
+    # the same position count: RoBERTa's start after the pad id, 32 + 1 + 1 rows saved
+    message = r"`max_seq_length: 64` needs 66 positions \(RoBERTa .*max_position_embeddings=34"
+    with pytest.raises(UserError, match=message):
+        load_pretrained_parts(str(base[0]), ["a", "b"], 64, "sdpa")
+    with pytest.raises(UserError, match=message):
+        load_pretrained(str(base[0]), ["roberta"], {}, 64, True)
+    tokenizer, config = load_pretrained_parts(str(base[0]), ["a", "b"], 32, "sdpa")
+    assert config.num_labels == 2 and len(tokenizer) == config.vocab_size
 
 
 def test_a_modernbert_checkpoint_keeps_its_native_sparse_head(tmp_path, bpe_tokenizer_dir):

@@ -129,6 +129,15 @@ def test_requirements_filter_drops_torch_and_nothing_else(tmp_path):
         assert out.read_text().splitlines() == expected
 
 
+def test_image_installs_the_project_and_tensorboard():
+    steps = dockerfile_instructions()
+    code = steps.index(("COPY", ". ."))
+    [editable] = [i for i, (instr, args) in enumerate(steps) if instr == "RUN" and "-e ." in args]
+    assert editable > code and "--no-deps" in steps[editable][1]  # deps: requirements.txt, above
+    # README documents `report_to: tensorboard`: the image's requirements carry it
+    assert re.search(r"^tensorboard==", (REPO / "requirements.txt").read_text(), re.MULTILINE)
+
+
 # --------------------------------------------------------------------------- accelerate configs
 def test_every_expected_config_is_shipped():
     assert sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) == CONFIGS

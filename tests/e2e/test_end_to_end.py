@@ -1,6 +1,7 @@
 """End to end in real processes: train a tokenizer and a tiny RoBERTa, load with stock transformers."""
 
 import json
+import shlex
 
 import pytest
 import torch
@@ -35,7 +36,7 @@ def test_outputs_are_complete(trained):
     for name in ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"]:
         assert (out / name).is_file(), name
     results = json.loads((out / "all_results.json").read_text())
-    for key in ["eval_loss", "perplexity", "eval_accuracy", "train_runtime"]:
+    for key in ["eval_loss", "perplexity", "eval_accuracy", "train_runtime", "total_flos"]:
         assert key in results, key
     assert results["train_tokens_per_second"] > 0
     # 8 steps x 8 sequences x 32 tokens, all real (packed: no padding)
@@ -45,6 +46,25 @@ def test_outputs_are_complete(trained):
     assert "pipeline_tag: fill-mask" in card and "<mask>" in card
     assert "held-out masked-token accuracy" in run.stdout
     assert not list(out.glob("*.bin")) or list(out.glob("*.bin")) == [out / "training_args.bin"]
+    # one final evaluation: Trainer's own at the last step, not a second one of the same weights
+    state = json.loads((out / "trainer_state.json").read_text())
+    final = [e for e in state["log_history"] if "eval_loss" in e and e["step"] == 8]
+    assert len(final) == 1 and final[0]["eval_loss"] == results["eval_loss"]
+
+
+def test_the_last_lines_say_where_the_model_is_and_how_to_try_it(trained):
+    out, run = trained
+    *_, saved, try_it, fine_tune = run.stdout.strip().splitlines()
+    assert saved == f"saved to {out}"
+    assert fine_tune.startswith("fine-tune it: ") and fine_tune.endswith(
+        f"--model_name_or_path {out}"
+    )
+    assert try_it.startswith("try it: python -m recipes.fill_mask ")
+    command = shlex.split(try_it.removeprefix("try it: "))
+    assert command[:2] == ["python", "-m"] and "<mask>" in command[-1]
+    tried = run_module(*command[2:])  # as printed, with this interpreter
+    assert tried.returncode == 0, tried.stderr[-3000:]
+    assert tried.stdout.strip().splitlines()[0] == command[-1]
 
 
 def test_saved_model_is_stock_roberta_with_derived_config(trained):

@@ -1,6 +1,9 @@
 """Fine-tuning for classification: a tiny RoBERTa pretrained here is fine-tuned on tiny labelled
 files (single texts and pairs), next to its random-init control; reloads with pipeline().
 
+A grid killed with SIGKILL, between runs or inside one, and started again skips the runs it
+finished and ends with an unbroken command's table and model.
+
 Also: a Hub dataset's code path (`load_dataset(name, config)`) on a local folder with GLUE's
 layout and schema (sst2, mrpc), ModernBERT and BERT checkpoints, bad input, the push, and the
 First Folio genre task's split (its test text is exactly what pretraining held out).
@@ -9,7 +12,13 @@ First Folio genre task's split (its test text is exactly what pretraining held o
 import csv
 import dataclasses
 import json
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
+import time
 import types
 from pathlib import Path
 
@@ -34,7 +43,8 @@ from transformers import (
 from recipes import finetune_classification as ft
 from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError
-from recipes.finetune.training import fine_tune, optimizer_with_head_lr
+from recipes.finetune import comparison
+from recipes.finetune.training import RESULT_FILE, fine_tune, optimizer_with_head_lr
 from recipes.models.checkpoints import load_pretrained_parts, pretrained_model
 from recipes.tasks import folio
 
@@ -204,7 +214,7 @@ def test_pairs_and_the_control_is_the_same_run_from_random_weights(
         runs.append((model, training_args, datasets))
         return original(model, training_args, datasets, *args, **kwargs)
 
-    monkeypatch.setattr(ft, "fine_tune", spy)
+    monkeypatch.setattr(comparison, "fine_tune", spy)  # where the grid calls it
     results = finetune(
         pretrained, pair, tmp_path / "pairs", "--text_column", "sentence1",
         "--text_pair_column", "sentence2", "--from_scratch_control", "true",
@@ -309,7 +319,9 @@ def test_hub_dataset_glue_schema_with_modernbert_and_bert(
 def bad(tmp_path, labelled, bpe_tokenizer_dir):
     single, _ = labelled
 
-    def run(*extra, train=None, model=bpe_tokenizer_dir):
+    checkpoint = random_checkpoint("bert", bpe_tokenizer_dir, tmp_path / "bert")  # checked first
+
+    def run(*extra, train=None, model=checkpoint):
         argv = FAST + ["--model_name_or_path", str(model), "--output_dir", str(tmp_path / "o")]
         argv += ["--train_files", str(train or single["train"])]
         argv += ["--test_files", str(single["test"])] if train is None else []
@@ -342,11 +354,20 @@ def test_a_model_folder_that_does_not_exist(bad, tmp_path):
     assert "is not a folder" in bad(model=tmp_path / "no-such-model")
 
 
+def test_overwrite_output_dir_forgets_the_runs_a_killed_command_finished(bad, tmp_path):
+    finished = tmp_path / "o" / comparison.RUNS_FOLDER / "pretrained-86-0.0001-42"
+    finished.mkdir(parents=True)
+    (finished / RESULT_FILE).write_text("{}")
+    bad("--text_column", "sentence", "--overwrite_output_dir", "true")  # stops after the start
+    assert not finished.parent.exists()
+
+
 def test_a_hub_split_that_does_not_exist(tmp_path, bpe_tokenizer_dir):
     glue = glue_like(tmp_path / "glue")
+    model = random_checkpoint("bert", bpe_tokenizer_dir, tmp_path / "bert")
     with pytest.raises(UserError, match="has no split `validation_split: validation_matched`"):
         ft.main.__wrapped__(
-            FAST + ["--model_name_or_path", str(bpe_tokenizer_dir), "--output_dir", str(tmp_path)]
+            FAST + ["--model_name_or_path", str(model), "--output_dir", str(tmp_path)]
             + ["--dataset_name", str(glue), "--dataset_config_name", "sst2"]
             + ["--validation_split", "validation_matched", "--text_column", "sentence"]
         )  # fmt: skip
@@ -498,7 +519,7 @@ def spy_on_runs(monkeypatch) -> list[dict]:
         run["after"] = copy(trainer.model)
         return trainer, metrics
 
-    monkeypatch.setattr(ft, "fine_tune", spy)
+    monkeypatch.setattr(comparison, "fine_tune", spy)  # where the grid calls it
     return runs
 
 
@@ -608,3 +629,115 @@ def test_the_head_learns_at_its_own_rate_and_the_encoder_at_learning_rate(
     frozen = model.get_input_embeddings().weight.requires_grad_(False)
     kept = [p for g in optimizer_with_head_lr(trainer, 3e-3).param_groups for p in g["params"]]
     assert all(p is not frozen for p in kept) and len(kept) == len(rate) - 1
+
+
+# ------------------------------------------------------------------------ a killed grid resumes
+# Two seeds, pretrained and control: 4 runs, each evaluated (and checkpointed) every 2 steps.
+GRID = [
+    "--text_column", "line", "--label_column", "kind", "--from_scratch_control", "true",
+    "--seeds", "2", "--eval_strategy", "steps", "--evaluations_per_run", "3",
+]  # fmt: skip
+# One thread: every command of a comparison the same, and no OpenMP threads waiting for each other
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+TIMINGS = re.compile(r"runtime|per_second")
+TRAINED = re.compile(r"^(pretrained|random init): [\d,]+ labels, lr ", re.M)
+
+
+def grid_command(model, data: dict, out: Path) -> list[str]:
+    return [
+        *FAST, *GRID, "--model_name_or_path", str(model), "--output_dir", str(out),
+        "--train_files", str(data["train"]), "--test_files", str(data["test"]),
+    ]  # fmt: skip
+
+
+def finished_runs(out: Path) -> list[str]:
+    return sorted(p.parent.name for p in (out / comparison.RUNS_FOLDER).glob(f"*/{RESULT_FILE}"))
+
+
+def runs_in_progress(out: Path) -> list[str]:
+    """Run folders with a checkpoint and no result yet: killed now, a run dies mid-training."""
+    folders = (out / comparison.RUNS_FOLDER).glob("*")
+    return [p.name for p in folders if list(p.glob("checkpoint-*")) and not (p / RESULT_FILE).exists()]  # fmt: skip
+
+
+def kill_when(argv: list[str], ready, log: Path, timeout: float = 300) -> None:
+    """Start the recipe in a process of its own, SIGKILL it once `ready()` holds."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), **ONE_THREAD)
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recipes.finetune_classification", *argv],
+            cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, f"ended before it was killed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready after {timeout}s"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def same_as_unbroken(out: Path, whole: Path) -> None:
+    """The same table and runs (timings aside), the same saved model and loss curves."""
+    results, expected = (json.loads((p / "all_results.json").read_text()) for p in (out, whole))
+    assert results["learning_curve"] == expected["learning_curve"]
+
+    def untimed(entries):
+        return [{k: v for k, v in e.items() if not TIMINGS.search(k)} for e in entries]
+
+    assert untimed(results["runs"]) == untimed(expected["runs"])
+    untimed_results = {k: v for k, v in results.items() if k != "runs" and not TIMINGS.search(k)}
+    assert untimed_results == {k: v for k, v in expected.items() if k != "runs" and not TIMINGS.search(k)}  # fmt: skip
+    assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    states = [json.loads((p / "trainer_state.json").read_text()) for p in (out, whole)]
+    assert untimed(states[0]["log_history"]) == untimed(states[1]["log_history"])
+    assert not (out / comparison.RUNS_FOLDER).exists()
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory, pretrained, labelled):
+    """The grid run once, never interrupted, as a real process: the reference."""
+    out = tmp_path_factory.mktemp("unbroken") / "grid"
+    run = run_module(
+        "recipes.finetune_classification", *grid_command(pretrained, labelled[0], out),
+        env=ONE_THREAD,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(TRAINED.findall(run.stdout)) == 4 and "skipping" not in run.stdout
+    return out
+
+
+def test_a_grid_killed_between_runs_skips_the_finished_ones(
+    unbroken, pretrained, labelled, tmp_path
+):
+    out = tmp_path / "grid"
+    argv = grid_command(pretrained, labelled[0], out)
+    kill_when(argv, lambda: finished_runs(out), tmp_path / "killed.log")
+    done = finished_runs(out)
+    # the first run is the pretrained one whose model the command saves: it is kept on disk
+    assert "pretrained-86-0.0001-42" in done and len(done) < 4
+    assert not (out / "all_results.json").exists()
+    rerun = run_module("recipes.finetune_classification", *argv, env=ONE_THREAD)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"skipping {len(done)} finished run" in rerun.stdout
+    assert len(TRAINED.findall(rerun.stdout)) == 4 - len(done)
+    same_as_unbroken(out, unbroken)
+
+
+def test_a_grid_killed_inside_a_run_trains_that_run_again(unbroken, pretrained, labelled, tmp_path):
+    out = tmp_path / "grid"
+    argv = grid_command(pretrained, labelled[0], out)
+    kill_when(argv, lambda: finished_runs(out) and runs_in_progress(out), tmp_path / "killed.log")
+    done, cut_short = finished_runs(out), runs_in_progress(out)
+    assert done and cut_short and len(done) + len(cut_short) < 4
+    rerun = run_module("recipes.finetune_classification", *argv, env=ONE_THREAD)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"skipping {len(done)} finished run" in rerun.stdout
+    assert len(TRAINED.findall(rerun.stdout)) == 4 - len(done)  # the cut-short one from scratch
+    same_as_unbroken(out, unbroken)

@@ -167,7 +167,7 @@ def test_streaming_pretraining_memory_does_not_grow_with_the_corpus(
 READ_STREAM = """
 import os, sys
 from transformers import AutoTokenizer
-from recipes.config import DataArguments
+from recipes.arguments import DataArguments
 from recipes.data.text import load_raw_datasets, tokenize_datasets
 
 corpus, tok = sys.argv[1], sys.argv[2]

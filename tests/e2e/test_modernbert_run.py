@@ -34,6 +34,11 @@ def test_modernbert_trains_evaluates_saves_and_fills_masks(modernbert_run, bpe_t
     assert "held-out masked-token accuracy" in run.stdout
     card = (out / "README.md").read_text()
     assert "fill-mask" in card and "<mask>" in card
+    assert "A ModernBERT model" in card  # the family's display name
+    # the run says what it built and, after a few steps, how fast it goes here
+    assert "ModernBERT (ModernBertForMaskedLM): 2 layers x 32 hidden, 2 heads" in run.stdout
+    speed = run.stdout.split("speed on this machine: ")[1].splitlines()[0]
+    assert "tokens/s" in speed and "(steps 2-4); max_steps 8 take " in speed
     model = AutoModelForMaskedLM.from_pretrained(out)
     assert type(model).__name__ == "ModernBertForMaskedLM"
     preds = pipeline("fill-mask", model=str(out), top_k=3)("Shall I compare thee to a <mask>?")

@@ -19,6 +19,7 @@ from transformers import (
 
 from recipes import pretrain_bert
 from recipes.arguments import DataSourceArguments
+from recipes.models.families import FAMILIES
 from recipes.models.sparse_head import use_sparse_mlm_head
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
@@ -76,6 +77,12 @@ def test_results_report_mlm_and_nsp(runs, impl):
     assert results["train_tokens"] > 0
     assert "held-out next-sentence accuracy" in run.stdout
     assert "[MASK]" in (out / "README.md").read_text()
+    # what it built, and its speed after a few steps (recipes/runs/throughput.py)
+    where = " from recipes.models.scratch_bert" if impl == "scratch" else ""
+    built = f"BERT (BertForPreTraining{where}): 2 layers x 32 hidden, 2 heads, 32-token sequences"
+    assert built in run.stdout
+    assert "tokens/s" in run.stdout.split("speed on this machine: ")[1].splitlines()[0]
+    assert "A BERT model" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -151,7 +158,7 @@ def test_sparse_nsp_loss_is_normalized_for_gradient_accumulation():
     # Given num_items_in_batch, Trainer sums micro-batch losses without averaging them: both
     # terms must then shrink with this batch's share of the step's masked tokens.
     model = tiny_model(BertForPreTraining, BertConfig)
-    use_sparse_mlm_head(model)
+    use_sparse_mlm_head(model, FAMILIES["bert"])
     inputs = batch()
     n = int((inputs["labels"] != -100).sum())
     mean = model(**inputs).loss
@@ -166,7 +173,7 @@ def test_metrics_give_the_models_mlm_loss_and_accuracies(sparse):
         dense_out = model(**inputs)
     if sparse:
         model = copy.deepcopy(model)
-        use_sparse_mlm_head(model)
+        use_sparse_mlm_head(model, FAMILIES["bert"])
     with torch.no_grad():
         out = model(**inputs)
     labels = (inputs["labels"], inputs["next_sentence_label"])

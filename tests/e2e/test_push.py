@@ -146,6 +146,20 @@ def test_pushed_card_is_ours_with_metadata_metrics_and_widget(hub, pushed):
     assert files["loss_curve.png"].startswith(b"\x89PNG")
 
 
+def test_a_card_without_a_language_says_so_and_the_push_warns(hub, pushed):
+    """The run's own train_files replace the demo's, whose `language: en` goes with them: the
+    card says the language is not set, and the push warns, naming the field to set."""
+    root, result, name = pushed
+    card = ModelCard((root / name / "README.md").read_text())
+    assert card.data.language is None and card.data.license == "apache-2.0"  # the default
+    assert "**language: not set** (set `language` in the config" in card.text
+    assert "license: not set" not in card.text
+    assert "warning: the model card has no language: set `language` in the config" in (
+        result.stdout
+    )
+    assert "no license" not in result.stdout
+
+
 def test_token_from_env_is_in_no_file_and_no_log(hub, pushed):
     root, result, name = pushed
     assert GOOD not in result.stdout + result.stderr

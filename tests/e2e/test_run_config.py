@@ -6,7 +6,8 @@ import yaml
 from helpers import run_module, tiny
 from safetensors.torch import load_file
 
-TINY = tiny(learning_rate="2e-3", max_steps=6, eval_steps=3, save_steps=3)
+# disable_tqdm left to the recipe: `auto`, decided by what stdout is
+TINY = tiny(learning_rate="2e-3", max_steps=6, eval_steps=3, save_steps=3, disable_tqdm=None)
 
 
 @pytest.mark.parametrize("family", ["modernbert", "roberta"])
@@ -31,6 +32,12 @@ def test_run_config_reruns_to_the_same_weights(tmp_path, corpus_files, bpe_token
     # from the missing GPU is left out, so a rerun elsewhere detects them again.
     assert settings["bf16"] == "auto"
     assert "use_cpu" not in settings
+    # stdout is a pipe here, as in a log file: no progress bars, and the run says why; Trainer
+    # still prints its log lines. A rerun in a terminal decides again (`auto`).
+    assert "disable_tqdm: auto  # derived: disable_tqdm auto, stdout is not a terminal" in recorded
+    log = run.stdout + run.stderr
+    assert "\r" not in log and "\x1b[" not in log and "it/s]" not in log
+    assert "'loss': " in run.stdout
 
     second = tmp_path / "second"
     rerun = run_module(

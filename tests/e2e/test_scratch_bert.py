@@ -13,6 +13,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from recipes.models.families import FAMILIES
 from recipes.models.scratch_bert import (
     BertForPreTraining,
     from_transformers_state_dict,
@@ -207,7 +208,7 @@ def test_accumulated_step_weighs_every_masked_token_as_transformers_does(
     ours = BertForPreTraining(config, sparse_mlm_head=sparse)
     theirs = transformers.BertForPreTraining(config)
     theirs.load_state_dict(to_transformers_state_dict(ours))
-    use_sparse_mlm_head(theirs)
+    use_sparse_mlm_head(theirs, FAMILIES["bert"])
     ours_grads = step_gradients(ours, rows, tmp_path / "ours")
     theirs_grads = step_gradients(theirs, rows, tmp_path / "theirs")
     for name, grad in ours_grads.items():

@@ -1,13 +1,15 @@
 """Configuration: YAML + command line into typed dataclasses; typos are errors."""
 
+import dataclasses
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from recipes import pretrain_bert, pretrain_mlm
+from recipes import finetune_classification, pretrain_bert, pretrain_mlm
 from recipes.errors import UserError
 from tokenizer_training import train_tokenizer
 
@@ -160,3 +162,214 @@ def test_a_tokenizer_of_another_size_than_expected_is_an_error(tmp_path, bpe_tok
     assert "expected_vocab_size: 50000" in message and cfg in message  # the field, the file
     assert "has 800 tokens" in message and str(bpe_tokenizer_dir) in message
     assert not (tmp_path / "out" / "all_results.json").exists()
+
+
+# ---- --help: the defaults a run uses, grouped ----------------------------------------------
+def help_entries(text: str) -> dict[str, str]:
+    """`--field` -> its help text, continuation lines joined."""
+    entries, current = {}, None
+    for line in text.splitlines():
+        match = re.match(r"  --(\w+)", line)
+        if match:
+            current = match[1]
+            entries[current] = line
+        elif current and line.startswith("   "):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
+def help_defaults(text: str) -> dict[str, str]:
+    """`--field` -> the default its help shows (without where it came from)."""
+    defaults = {}
+    for name, entry in help_entries(text).items():
+        shown = re.search(r"\(default: (.*)\)$", " ".join(entry.split()))
+        if shown:
+            defaults[name] = re.split(r", from |; here ", shown[1])[0]
+    return defaults
+
+
+def printed_help(parse, argv, capsys) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        parse(argv)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+FAMILY_DATA = ["--train_files", "x.txt", "--tokenizer_name_or_path", "tok"]
+ENTRY_POINTS = {  # id -> (parse_args, argv that picks the family, the data flags)
+    "pretrain_mlm-modernbert": (pretrain_mlm.parse_args, ["--model_type", "modernbert"],
+                                FAMILY_DATA),
+    "pretrain_mlm-roberta": (pretrain_mlm.parse_args, ["--model_type", "roberta"], FAMILY_DATA),
+    "pretrain_bert": (pretrain_bert.parse_args, [], FAMILY_DATA),
+    "finetune_classification": (finetune_classification.parse_args, [],
+                                ["--train_files", "x.jsonl", "--model_name_or_path", "m"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_help_shows_the_defaults_the_run_records(entry, capsys):
+    """What `--help` prints as each default is what run_config.yaml records for a run given
+    nothing but its data (start.py writes run_settings["values"]), or the field's own default
+    where the run records nothing."""
+    parse, family, data = ENTRY_POINTS[entry]
+    *_, training = parse([*family, *data])
+    recorded, origins = training.run_settings["values"], training.run_settings["origins"]
+    shown = help_defaults(printed_help(parse, [*family, "--help"], capsys))
+    own = {
+        f.name: f.default
+        for cls in (type(args) for args in parse([*family, *data]))
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING
+    }
+    assert {"learning_rate", "warmup_steps", "bf16", "output_dir", "eval_strategy"} <= set(shown)
+    for name, text in shown.items():
+        if origins.get(name) == "command line":
+            continue  # the data flags
+        expected = recorded[name] if name in recorded else own[name]
+        assert (None if text == "unset" else yaml.safe_load(text)) == expected, name
+    assert shown["bf16"] == "auto" and shown["disable_tqdm"] == "auto"
+    if entry == "pretrain_mlm-roberta":  # the family's, not TrainingArguments' 5e-05 and 0
+        assert (shown["learning_rate"], shown["warmup_steps"]) == ("0.0007", "0.3")
+        assert shown["mlm_probability"] == "0.3"
+    # --help-all: every field, so every recorded default has its line
+    everything = help_defaults(printed_help(parse, [*family, "--help-all"], capsys))
+    assert set(recorded) - {"train_files", "tokenizer_name_or_path", "model_name_or_path"} <= set(
+        everything
+    )
+    assert "adam_epsilon" in everything and "adam_epsilon" not in shown
+
+
+def test_help_is_grouped_config_first_and_short(capsys):
+    text = printed_help(pretrain_mlm.parse_args, ["--help"], capsys)
+    titles = re.findall(r"^([a-z][^:\n]*):$", text, re.MULTILINE)
+    assert titles == [
+        "start here", "data", "model", "model shape", "masking", "training",
+        "evaluation and logging", "outputs and the Hub",
+    ]  # fmt: skip
+    assert next(iter(help_entries(text))) == "config"
+    assert len(text.splitlines()) < 300
+    assert "whole_word_mask" in text.split("masking:")[1].split("training:")[0]
+    assert "learning_rate 5e-05" not in text and "ModernBertConfig's own: hidden_size=768" in text
+
+
+def test_help_shows_what_a_config_file_sets(capsys):
+    config = "recipes/configs/roberta-tiny.yaml"
+    text = printed_help(pretrain_mlm.parse_args, ["--config", config, "--help"], capsys)
+    defaults = help_defaults(text)
+    assert defaults["output_dir"] == "outputs/roberta-tiny"
+    assert f"(default: outputs/roberta-tiny, from {config})" in " ".join(text.split())
+    assert f"Set by {config}: hidden_size=" in " ".join(text.split())
+
+
+# ---- the demo's data description stays with the demo's data --------------------------------
+def test_the_yaml_language_and_license_go_with_the_yaml_data(capsys):
+    demo = ["--config", "recipes/configs/modernbert-tiny.yaml"]
+    data_args, *_, training = pretrain_mlm.parse_args(demo)
+    assert (data_args.language, data_args.license) == ("en", "apache-2.0")  # the demo's own text
+    capsys.readouterr()
+    data_args, *_, training = pretrain_mlm.parse_args([*demo, "--train_files", "my.txt"])
+    recorded = training.run_settings["values"]
+    assert "language" not in recorded and "license" not in recorded
+    assert "validation_files" not in recorded
+    assert data_args.language is None and data_args.license == "apache-2.0"  # the default
+    printed = capsys.readouterr().out.split("not carried over")[1]
+    for key in ("language", "license", "validation_files"):
+        assert f"{key} from recipes/configs/modernbert-tiny.yaml not used: train_files was " in (
+            printed
+        )
+    argv = [*demo, "--train_files", "my.txt", "--language", "fa", "--license", "mit"]
+    data_args = pretrain_mlm.parse_args(argv)[0]
+    assert (data_args.language, data_args.license) == ("fa", "mit")
+
+
+def test_a_hub_dataset_on_the_command_line_replaces_the_yaml_one():
+    persian = ["--config", "recipes/configs/roberta-base-persian.yaml"]
+    data_args = pretrain_mlm.parse_args([*persian, "--dataset_name", "me/corpus"])[0]
+    assert (data_args.dataset_name, data_args.dataset_config_name) == ("me/corpus", None)
+    assert data_args.language is None
+    data_args = pretrain_mlm.parse_args([*persian, "--train_files", "my.txt"])[0]
+    assert (data_args.train_files, data_args.dataset_name) == (["my.txt"], None)
+
+
+# ---- run_mlm.py's flags ---------------------------------------------------------------------
+def test_run_mlm_names_are_read_as_ours(tmp_path, capsys):
+    argv = ["--train_file", "a.txt", "--validation_file", "b.txt", "--tokenizer_name", "tok"]
+    data_args, *_, training = pretrain_mlm.parse_args(argv)
+    assert data_args.train_files == ["a.txt"] and data_args.validation_files == ["b.txt"]
+    assert data_args.tokenizer_name_or_path == "tok"
+    assert "`train_file` (the command line) is run_mlm.py's name: read as `train_files`" in (
+        capsys.readouterr().out
+    )
+    assert "train_files" in training.run_settings["values"]  # recorded under our name
+    config = tmp_path / "c.yaml"
+    config.write_text("train_file: a.txt\ntokenizer_name: tok\nline_by_line: true\n")
+    data_args = pretrain_mlm.parse_args(["--config", str(config)])[0]
+    assert (data_args.train_files, data_args.line_by_line) == (["a.txt"], True)
+    with pytest.raises(UserError, match="give one"):
+        pretrain_mlm.parse_args([*argv, "--train_files", "c.txt"])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--config_overrides", "hidden_size=256"], r"run_mlm.py's: set each model key .*--hidden_size 256"),
+        (["--pad_to_max_length"], r"run_mlm.py's: text is packed into full max_seq_length blocks"),
+        (["--max_train_samples", "100"], r"run_mlm.py's: .*--max_steps"),
+        (["--overwrite_cache", "true"], r"run_mlm.py's: .*re-tokenizes by itself"),
+        (["--do_train"], r"`do_train` in the command line: the recipe always trains"),
+        (["--do_eval", "true"], r"`do_eval` in the command line: the recipe always evaluates"),
+        (["--model_type", "bert"], r"`model_type: bert` .*python -m recipes.pretrain_bert"),
+        (["--model_type=bert"], r"python -m recipes.pretrain_bert"),
+    ],
+)  # fmt: skip
+def test_run_mlm_flags_without_a_field_here_name_the_equivalent(flags, message):
+    with pytest.raises(UserError, match=message):
+        pretrain_mlm.parse_args([*FAMILY_DATA, *flags])
+
+
+def test_run_mlm_keys_in_a_yaml_name_the_equivalent(tmp_path):
+    with pytest.raises(UserError, match=r"`do_train` in .*c\.yaml: the recipe always trains"):
+        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, do_train=True)])
+    with pytest.raises(UserError, match=r"`model_type: bert` .*recipes.pretrain_bert"):
+        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, model_type="bert")])
+
+
+def test_a_run_mlm_flag_stops_the_real_command_with_exit_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_mlm.main([*FAMILY_DATA, "--pad_to_max_length"])
+    assert exit_.value.code == 2 and "pad_to_max_length" in capsys.readouterr().err
+
+
+# ---- progress bars: none in a log ------------------------------------------------------------
+def test_progress_bars_are_off_when_stdout_is_not_a_terminal(monkeypatch):
+    *_, training = pretrain_mlm.parse_args(FAMILY_DATA)  # pytest captures stdout: no terminal
+    assert training.disable_tqdm is True
+    assert training.run_settings["values"]["disable_tqdm"] == "auto"  # a rerun decides anew
+    origin = training.run_settings["origins"]["disable_tqdm"]
+    assert origin.startswith("derived: disable_tqdm auto, stdout is not a terminal")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert pretrain_mlm.parse_args(FAMILY_DATA)[-1].disable_tqdm is False
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert (
+        pretrain_mlm.parse_args([*FAMILY_DATA, "--disable_tqdm", "false"])[-1].disable_tqdm is False
+    )
+
+
+@pytest.mark.parametrize(
+    "module", ["recipes.tasks.folio", "recipes.tasks.manpages_de", "recipes.tasks.shakespeare",
+               "recipes.fill_mask"],
+)  # fmt: skip
+def test_every_small_command_describes_itself_and_each_option(module, capsys):
+    command = importlib.import_module(module)
+    with pytest.raises(SystemExit):
+        command.main(["--help"])
+    text = capsys.readouterr().out
+    last_line = command.__doc__.strip().splitlines()[-1].strip()
+    assert last_line in text  # the whole description, not its first half-sentence
+    options = text.split("options:")[1]
+    for flag in re.findall(r"^  (--\w+)", options, re.MULTILINE):
+        entry = options.split(flag, 1)[1].split("\n  --")[0]
+        assert len(entry.split()) > 2, f"{module} {flag} has no help"

@@ -1,17 +1,33 @@
-"""Model families: configs derived from the tokenizer, ModernBERT end to end, `bf16: auto`."""
+"""Model families: one record each and no per-family switch elsewhere, configs derived from the
+tokenizer, ModernBERT end to end, `bf16: auto`, FSDP's layer class and tied head bias."""
 
+import importlib
+import io
 import os
+import re
+import tokenize
 from unittest import mock
 
 import pytest
 import torch
+import transformers
 import yaml
-from helpers import tiny, tiny_shape
+from helpers import REPO, tiny, tiny_shape
 from transformers import AutoTokenizer
 
 from recipes import pretrain_mlm
 from recipes.errors import UserError
-from recipes.models.families import FAMILIES, build_config, build_model
+from recipes.models.checkpoints import check_positions
+from recipes.models.families import (
+    FAMILIES,
+    MLM,
+    MLM_FAMILIES,
+    MLM_NSP,
+    NSP_FAMILIES,
+    build_config,
+    build_model,
+    display_name,
+)
 from recipes.runs import precision
 
 TINY_MODERNBERT = ["--model_type", "modernbert", *tiny()]
@@ -20,6 +36,115 @@ TINY_MODERNBERT = ["--model_type", "modernbert", *tiny()]
 @pytest.fixture(scope="module")
 def wordpiece_dir(train_wordpiece_tokenizer):
     return train_wordpiece_tokenizer(900)
+
+
+# ---- One record per family; nothing elsewhere switches on one -------------------------------
+
+SEARCHED = ["recipes", "benchmarks", "tokenizer_training"]
+RECORDS = REPO / "recipes/models/families.py"  # the one place a family is spelled out
+# the hand-written BERT: its `cls.predictions` are its own modules, not a reach into a family's
+OWN_MODULES = REPO / "recipes/models/scratch_bert.py"
+SUBMODULE = "a family's submodule by name"
+
+
+def switch_patterns() -> dict[str, re.Pattern]:
+    quoted = "[\"'](?:" + "|".join(map(re.escape, FAMILIES)) + ")[\"']"
+    return {
+        "a model_type comparison": re.compile(r"model_type\s*[!=]=|[!=]=\s*[\w.]*model_type\b"),
+        "a family name compared": re.compile(rf"[!=]=\s*{quoted}|{quoted}\s*[!=]="),
+        "a family name as a key": re.compile(rf"{quoted}\s*:"),
+        "a family name in a collection": re.compile(rf"\bin\s*[(\[{{][^)\]}}]*{quoted}"),
+        SUBMODULE: re.compile(r"\.(?:roberta|lm_head)\b|\.cls\.(?:predictions|seq_relationship)\b"),
+    }
+
+
+def family_classes_in_isinstance(line: str) -> list[str]:
+    """transformers classes of a family (RobertaForMaskedLM, BertConfig, ...) tested with
+    isinstance: the family's record (or its `base_model`) says what such a test asks."""
+    prefixes = tuple(spec.model_class.__name__.split("For")[0] for spec in FAMILIES.values())
+    found = []
+    for call in re.findall(r"isinstance\(([^)]*)\)", line):
+        for name in re.findall(r"\b[A-Z]\w*", call):
+            if name.startswith(prefixes) and hasattr(transformers, name):
+                found.append(name)
+    return found
+
+
+def code_lines(path):
+    """(line number, the line without its comment) for each line of a Python file."""
+    source = path.read_text(encoding="utf-8")
+    cut = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            cut[token.start[0]] = token.start[1]
+    for number, line in enumerate(source.splitlines(), start=1):
+        yield number, line[: cut.get(number, len(line))]
+
+
+def test_no_per_family_switch_outside_the_family_records():
+    patterns = switch_patterns()
+    found = []
+    for folder in SEARCHED:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path == RECORDS:
+                continue
+            for number, line in code_lines(path):
+                what = [name for name, p in patterns.items() if p.search(line)]
+                if path == OWN_MODULES:
+                    what = [name for name in what if name != SUBMODULE]
+                what += [f"isinstance on {c}" for c in family_classes_in_isinstance(line)]
+                if what:
+                    where = path.relative_to(REPO)
+                    found.append(f"{where}:{number}: {', '.join(what)}: {line.strip()}")
+    assert not found, "per-family switches outside recipes/models/families.py:\n" + "\n".join(found)
+
+
+def test_the_switch_patterns_catch_what_they_are_for():
+    patterns = switch_patterns()
+    caught = [
+        'offset = 1 if config.model_type == "roberta" else 0',
+        'if family == "bert":',
+        'arch = {"roberta": "RoBERTa", "bert": "BERT"}.get(model_type)',
+        'if name in ("roberta", "modernbert"):',
+        "hidden = model.roberta(input_ids=ids)",
+        "head = self.cls.predictions",
+    ]
+    for line in caught:
+        assert any(p.search(line) for p in patterns.values()), line
+    assert family_classes_in_isinstance("if isinstance(model, RobertaForMaskedLM):")
+    assert not family_classes_in_isinstance("elif isinstance(module, BertMLMHead):")  # ours
+    assert not any(p.search('build_config(STOCK_FAMILY, tok, 128, {"hidden_size": 8})')
+                   for p in patterns.values())  # fmt: skip
+
+
+def test_each_family_record_names_what_the_rest_of_the_code_asks_of_it():
+    assert [display_name(f) for f in FAMILIES] == ["ModernBERT", "RoBERTa", "BERT"]
+    assert display_name("deberta-v2") == "deberta-v2"  # no family here: as it is
+    # each objective's recipe trains exactly its families, the default first
+    assert MLM_FAMILIES == ["modernbert", "roberta"] and NSP_FAMILIES == ["bert"]
+    for objective, families in [(MLM, MLM_FAMILIES), (MLM_NSP, NSP_FAMILIES)]:
+        assert callable(importlib.import_module(objective.recipe).main)
+        assert all(FAMILIES[f].objective is objective for f in families)
+    for name, spec in FAMILIES.items():
+        assert (REPO / spec.tiny_config).is_file(), name
+        # the sparse head: the config's own, or a head the forward can reach, not both
+        assert spec.config_sparse_prediction != bool(spec.mlm_head), name
+        assert bool(spec.nsp_head) == (spec.objective is MLM_NSP), name
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_positions_are_counted_one_way_for_new_models_and_checkpoints(family, bpe_tokenizer_dir):
+    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    spec = FAMILIES[family]
+    config = build_config(family, tok, 32, tiny_shape())
+    assert config.max_position_embeddings == max(
+        spec.positions_needed(32, tok.pad_token_id), spec.min_positions
+    )
+    check_positions(config, 32, "here")  # what a new model gets, a checkpoint of it passes
+    longest = config.max_position_embeddings - spec.positions_needed(0, tok.pad_token_id)
+    check_positions(config, longest, "here")
+    with pytest.raises(UserError, match=f"`max_seq_length: {longest + 1}` needs"):
+        check_positions(config, longest + 1, "here")
 
 
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
@@ -182,7 +307,8 @@ def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(
         fsdp_layer_class_to_wrap("roberta")
 
 
-@pytest.mark.parametrize("family", ["roberta", "bert"])
+# the families whose LM head holds a bias tied to its decoder's
+@pytest.mark.parametrize("family", [name for name, spec in FAMILIES.items() if spec.mlm_head])
 def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
     family, tmp_path, monkeypatch, restore_environ, bpe_tokenizer_dir
 ):
@@ -190,11 +316,11 @@ def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
 
     tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
     model = build_model(family, build_config(family, tokenizer, 32, tiny_shape()), True).eval()
-    head = model.lm_head if family == "roberta" else model.cls.predictions
+    head = model.get_submodule(FAMILIES[family].mlm_head)
     with torch.no_grad():
         head.bias.normal_()  # zeros at init: a bias left out would not show
     ids = torch.randint(5, len(tokenizer), (2, 16))
-    before = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    before = model(input_ids=ids)[0]  # the masked-LM logits, BERT's NSP ones after them
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     monkeypatch.setenv("FSDP_VERSION", "2")
     monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
@@ -204,9 +330,8 @@ def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
     model.tie_weights()  # accelerate may call it: the bias stays out, the weight stays tied
     assert head.decoder.bias is None
     assert head.decoder.weight is model.get_input_embeddings().weight
-    after = model(input_ids=ids).logits if family == "roberta" else model(ids).prediction_logits
+    after = model(input_ids=ids)[0]
     assert torch.equal(before, after)
     model.save_pretrained(tmp_path)  # what a stock load makes of it: the bias tied back
     reloaded = type(model).from_pretrained(tmp_path).eval()
-    out = reloaded(input_ids=ids)
-    assert torch.equal(before, out.logits if family == "roberta" else out.prediction_logits)
+    assert torch.equal(before, reloaded(input_ids=ids)[0])

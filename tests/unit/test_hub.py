@@ -15,7 +15,7 @@ from helpers.hub_server import run_hub_server
 from huggingface_hub import ModelCard, constants
 
 from recipes.errors import UserError
-from recipes.runs.card import build_model_card, write_model_card
+from recipes.runs.card import build_model_card, pretraining_sections
 from recipes.runs.hub import check_hub_access, move_token_to_env, push_folder
 
 GOOD = "hf_good_token_for_alice"
@@ -107,9 +107,15 @@ def test_token_moved_to_env_still_authenticates_and_is_not_pickled(hub, tmp_path
 METRICS = {"eval_loss": 2.5, "perplexity": 12.1825, "eval_accuracy": 0.4123, "eval_runtime": 3.2}
 
 
-def card_kwargs(model_type: str, mask_token: str, **overrides):
-    kwargs = dict(
-        repo_id="alice/tiny",
+def fill_mask_card(
+    model_type: str,
+    mask_token: str,
+    loss_curve_file: str | None = "loss_curve.png",
+    run_config_file: str | None = None,
+    **overrides,
+) -> ModelCard:
+    """A pretraining run's card: its sections (`overrides` replace some) through the builder."""
+    sections = dict(
         model_type=model_type,
         language="fa",
         license="apache-2.0",
@@ -117,11 +123,15 @@ def card_kwargs(model_type: str, mask_token: str, **overrides):
         train_data_description="WikiText-103 (raw), 103M words of Wikipedia articles.",
         mask_token=mask_token,
         widget_text=f"Paris is the {mask_token} of France.",
-        hyperparameters={"learning_rate": 6e-4, "per_device_train_batch_size": 32, "max_steps": 10},
         metrics=METRICS,
-        loss_curve_file="loss_curve.png",
     )
-    return kwargs | overrides
+    return build_model_card(
+        repo_id="alice/tiny",
+        **pretraining_sections(**sections | overrides),
+        hyperparameters={"learning_rate": 6e-4, "per_device_train_batch_size": 32, "max_steps": 10},
+        loss_curve_file=loss_curve_file,
+        run_config_file=run_config_file,
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,8 +139,8 @@ def card_kwargs(model_type: str, mask_token: str, **overrides):
     [("roberta", "<mask>", "[MASK]"), ("bert", "[MASK]", "<mask>")],
 )
 def test_model_card_metadata_round_trips(tmp_path, model_type, mask_token, other_mask):
-    path = write_model_card(tmp_path, **card_kwargs(model_type, mask_token))
-    assert path == tmp_path / "README.md"
+    path = tmp_path / "README.md"
+    fill_mask_card(model_type, mask_token).save(path)
     card = ModelCard.load(path)
     data = card.data
     assert data.library_name == "transformers"
@@ -154,13 +164,11 @@ def test_model_card_metadata_round_trips(tmp_path, model_type, mask_token, other
 
 
 def test_model_card_reports_nsp_and_fixes_foreign_mask_token():
-    card = build_model_card(
-        **card_kwargs(
-            "bert", "[MASK]",
-            widget_text="Paris is the <mask> of France.",
-            metrics={**METRICS, "eval_nsp_accuracy": 0.9},
-            loss_curve_file=None,
-        )
+    card = fill_mask_card(
+        "bert", "[MASK]",
+        widget_text="Paris is the <mask> of France.",
+        metrics={**METRICS, "eval_nsp_accuracy": 0.9},
+        loss_curve_file=None,
     )  # fmt: skip
     assert card.data.widget == [{"text": "Paris is the [MASK] of France."}]
     assert {r.metric_name: r.metric_value for r in card.data.eval_results}[
@@ -173,7 +181,7 @@ def test_model_card_reports_nsp_and_fixes_foreign_mask_token():
 
 def test_bert_card_names_its_loss_mlm_plus_nsp_and_perplexity_from_the_mlm_part():
     metrics = {**METRICS, "eval_loss": 3.3, "eval_mlm_loss": 2.5, "eval_nsp_accuracy": 0.6}
-    card = build_model_card(**card_kwargs("bert", "[MASK]", metrics=metrics))
+    card = fill_mask_card("bert", "[MASK]", metrics=metrics)
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert results["MLM + NSP loss"] == pytest.approx(3.3)
     assert results["MLM loss"] == pytest.approx(2.5)
@@ -181,7 +189,7 @@ def test_bert_card_names_its_loss_mlm_plus_nsp_and_perplexity_from_the_mlm_part(
     assert "| MLM + NSP loss | 3.3 |" in card.text and "| MLM loss | 2.5 |" in card.text
     assert "Perplexity is exp(MLM loss)" in card.text and "next-sentence loss" in card.text
     # RoBERTa: eval_loss is the masked-LM loss, and perplexity is its exp
-    roberta = build_model_card(**card_kwargs("roberta", "<mask>"))
+    roberta = fill_mask_card("roberta", "<mask>")
     results = {r.metric_name: r.metric_value for r in roberta.data.eval_results}
     assert set(results) == {"MLM loss", "Perplexity", "Masked-token accuracy"}
     assert math.exp(results["MLM loss"]) == pytest.approx(results["Perplexity"], rel=1e-3)
@@ -189,14 +197,14 @@ def test_bert_card_names_its_loss_mlm_plus_nsp_and_perplexity_from_the_mlm_part(
 
 
 def test_card_links_run_config_to_reproduce():
-    card = build_model_card(**card_kwargs("roberta", "<mask>", run_config_file="run_config.yaml"))
+    card = fill_mask_card("roberta", "<mask>", run_config_file="run_config.yaml")
     assert "## Reproduce" in card.text
     assert "Reproduce: [run_config.yaml](run_config.yaml)" in card.text
 
 
 def test_widget_without_mask_token_is_a_user_error():
     with pytest.raises(UserError, match=r"<mask>"):
-        build_model_card(**card_kwargs("roberta", "<mask>", widget_text="No mask here."))
+        fill_mask_card("roberta", "<mask>", widget_text="No mask here.")
 
 
 # --------------------------------------------------------------------------- push + reload
@@ -254,7 +262,7 @@ def test_push_uploads_only_publishable_files_and_reloads_with_transformers(
     caplog.set_level(logging.DEBUG)  # the token must not show up even in debug logs
     out = tmp_path / "run"
     checksum = save_tiny_roberta(out)
-    write_model_card(out, **card_kwargs("roberta", "<mask>"))
+    fill_mask_card("roberta", "<mask>").save(out / "README.md")
     (out / "all_results.json").write_text(json.dumps(METRICS))
     (out / "loss_curve.png").write_bytes(b"\x89PNG\r\n\x1a\n fake png")
     (out / "training_args.bin").write_bytes(b"pickled TrainingArguments")
@@ -325,15 +333,13 @@ def test_push_refuses_a_folder_that_contains_the_token(hub, tmp_path):
     [("FacebookAI/roberta-base", "FacebookAI/roberta-base"), ("outputs/never-pushed", None)],
 )
 def test_a_continued_model_card_names_its_base_model(start, hub_id):
-    card = build_model_card(
-        **card_kwargs("roberta", "<mask>", base_model=start, base_model_hub_id=hub_id)
-    )
+    card = fill_mask_card("roberta", "<mask>", base_model=start, base_model_hub_id=hub_id)
     assert card.data.base_model == hub_id  # Hub convention: a repo id, or nothing
     assert "continued-pretraining" in card.data.tags
     assert "pretrained-from-scratch" not in card.data.tags
     assert f"continued from [{start}]" in card.text or f"continued from `{start}`" in card.text
     assert "from scratch" not in card.text
-    scratch = build_model_card(**card_kwargs("roberta", "<mask>"))
+    scratch = fill_mask_card("roberta", "<mask>")
     assert scratch.data.base_model is None and "pretrained from scratch" in scratch.text
 
 
@@ -345,3 +351,18 @@ def test_a_local_checkpoint_that_was_pushed_is_cited_by_its_repo_id(tmp_path):
     (tmp_path / "run_config.yaml").write_text("hub_model_id: alice/tiny\n")  # never pushed
     assert published_id(str(tmp_path)) is None
     assert published_id("google-bert/bert-base-uncased") == "google-bert/bert-base-uncased"
+
+
+def test_the_builder_names_unset_metadata_only_where_the_recipe_has_the_field():
+    card = fill_mask_card("roberta", "<mask>", language=None)
+    assert card.data.language is None
+    assert "**language: not set** (set `language` in the config: ISO code(s)" in card.text
+    assert "license: not set" not in card.text
+    classifier = build_model_card(
+        repo_id="alice/clf", metadata={"pipeline_tag": "text-classification"},
+        summary="A classifier.", sections=[], hyperparameters={}, usage_input='"..."',
+    )  # fmt: skip
+    assert "not set" not in classifier.text  # fine-tuning has no language or license to set
+    assert 'text_classification = pipeline("text-classification", model="alice/clf")' in (
+        classifier.text
+    )

@@ -1,6 +1,8 @@
 """The comparison's arithmetic and splits, without training: which learning rate is kept, the
-standard error of the difference, the label counts, and validation/test held out by group."""
+standard error of the difference, the label counts, the plan of runs and when a finished one is
+reused, and validation/test held out by group."""
 
+import dataclasses
 import json
 import math
 import types
@@ -8,9 +10,11 @@ import types
 import numpy as np
 import pytest
 
-from recipes.data.classification import _hold_out, load_classification_data
+from recipes.data.classification import load_classification_data
+from recipes.data.text import hold_out
 from recipes.errors import UserError
 from recipes.finetune import comparison as lc
+from recipes.finetune.training import RESULT_FILE, load_finished_run, save_finished_run
 
 
 def run(side, n, lr, seed, val, test):
@@ -57,6 +61,94 @@ def test_label_counts_steps_and_rates():
         lc.ComparisonArguments(seeds=0)
 
 
+def test_the_plan_is_counts_x_seeds_x_sides_x_rates_and_keeps_most_labels_first_seed():
+    args = lc.ComparisonArguments(seeds=2, label_counts=[40, 8], sweep_learning_rates=[1e-3, 1e-4])
+    training = types.SimpleNamespace(
+        learning_rate=1e-4, seed=42, per_device_train_batch_size=8, gradient_accumulation_steps=1,
+        world_size=1, max_steps=-1, num_train_epochs=2,
+    )  # fmt: skip
+    plan = lc.plan_comparison(args, True, training, train_size=86)
+    assert len(plan.runs) == 2 * 2 * 2 * 2 and plan.seeds == [42, 43]
+    assert [r.name for r in plan.runs[:5]] == [
+        "pretrained-8-0.0001-42", "pretrained-8-0.001-42",
+        "random-init-8-0.0001-42", "random-init-8-0.001-42", "pretrained-8-0.0001-43",
+    ]  # fmt: skip
+    assert {r.labels: r.steps for r in plan.runs} == {8: 2, 40: 10}  # 1 and 5 batches, 2 epochs
+    candidates = [r.name for r in plan.runs if r.candidate]
+    assert candidates == [
+        "pretrained-40-0.0001-42", "pretrained-40-0.001-42",
+        "random-init-40-0.0001-42", "random-init-40-0.001-42",
+    ]  # fmt: skip
+    top = {"labels": 40, "pretrained": {"learning_rate": 1e-3}, "random init": {"learning_rate": 1e-4}}  # fmt: skip
+    kept = lc.runs_at_kept_rates(plan, top)
+    assert {side: run.name for side, run in kept.items()} == {
+        "pretrained": "pretrained-40-0.001-42",
+        "random init": "random-init-40-0.0001-42",
+    }
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
+    from transformers import TrainingArguments
+
+    run = lc.PlannedRun("pretrained", 8, 42, 1e-4, 6, True)
+    args = TrainingArguments(output_dir=str(tmp_path / "a"), seed=42, learning_rate=1e-4)
+    shared = {"model": "/models/a", "data": "abc"}
+    key = lc.run_key(shared, run, args)
+    # where a run is written and how it reports do not change its numbers
+    elsewhere = dataclasses.replace(args, output_dir=str(tmp_path / "b"), disable_tqdm=True)
+    assert lc.run_key(shared, run, elsewhere) == key
+    changed = [
+        lc.run_key(shared, run, dataclasses.replace(args, seed=43)),
+        lc.run_key(shared, run, dataclasses.replace(args, learning_rate=3e-4)),
+        lc.run_key(shared, run, dataclasses.replace(args, weight_decay=0.3)),
+        lc.run_key(shared | {"model": "/models/b"}, run, args),
+        lc.run_key(shared | {"data": "abd"}, run, args),
+        lc.run_key(shared, dataclasses.replace(run, side="random init"), args),
+        lc.run_key(shared, dataclasses.replace(run, labels=9), args),
+    ]
+    assert key not in changed and len(set(changed)) == len(changed)
+
+
+def test_the_shared_settings_follow_the_data_and_the_model_files(tmp_path):
+    from datasets import Dataset
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    options = dict(model_name_or_path=str(model), freeze_embeddings=True, from_scratch_control=False)  # fmt: skip
+    config = types.SimpleNamespace(to_dict=lambda: {"num_labels": 2})
+    one_process = types.SimpleNamespace(world_size=1)
+    splits = {"train": Dataset.from_dict({"input_ids": [[0, 5, 2]], "labels": [1]})}
+
+    def shared(splits=splits, **changes):
+        model_args = types.SimpleNamespace(**options | changes)
+        return lc.shared_settings(model_args, one_process, splits, config)
+
+    before = shared()
+    assert shared() == before
+    assert shared(from_scratch_control=True) == before  # which runs there are, not their numbers
+    assert shared(freeze_embeddings=False) != before
+    other = {"train": Dataset.from_dict({"input_ids": [[0, 6, 2]], "labels": [1]})}
+    assert shared(splits=other)["data"] != before["data"]
+    (model / "model.safetensors").write_bytes(b"weights, pretrained again")
+    assert shared()["model_files"] != before["model_files"]
+
+
+def test_a_run_is_finished_once_its_whole_record_is_written(tmp_path):
+    main_process = types.SimpleNamespace(is_world_process_zero=lambda: True)
+    folder = tmp_path / "pretrained-8-0.0001-42"
+    (folder / "checkpoint-2").mkdir(parents=True)
+    assert load_finished_run(folder, "k1", needs_model=False) is None  # in progress
+    record = {"key": "k1", "run": {"test_accuracy": 0.5}, "log_history": [{"loss": 0.7, "step": 2}]}  # fmt: skip
+    save_finished_run(main_process, folder, record, keep_model=False)
+    assert not (folder / "checkpoint-2").exists() and sorted(folder.iterdir()) == [folder / RESULT_FILE]  # fmt: skip
+    assert load_finished_run(folder, "k1", needs_model=False) == record
+    assert load_finished_run(folder, "k2", needs_model=False) is None  # other settings
+    assert load_finished_run(folder, "k1", needs_model=True) is None  # its model was not kept
+    (folder / RESULT_FILE).write_text('{"key": "k1", "run": {"te')  # cut off mid-write
+    assert load_finished_run(folder, "k1", needs_model=False) is None
+
+
 def rows(plays: dict) -> list[dict]:
     """{play: (label, passages)} -> one row per passage."""
     return [{"text": f"{play} {i}", "label": label, "play": play}
@@ -95,4 +187,4 @@ def test_holding_out_whole_groups_needs_more_than_one():
 
     one = Dataset.from_list([{"text": "a", "label": "x", "group": "g"}] * 5)
     with pytest.raises(UserError, match="only 1 group"):
-        _hold_out(one, 1, seed=0, group_column="play")
+        hold_out(one, 1, seed=0, group_column="play")

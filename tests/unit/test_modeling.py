@@ -8,8 +8,12 @@ from helpers import tiny_model
 from transformers import BertConfig, BertForPreTraining, RobertaConfig, RobertaForMaskedLM
 
 from recipes.errors import UserError
-from recipes.models.families import roberta_config
+from recipes.models.families import FAMILIES, build_config
 from recipes.models.sparse_head import use_sparse_mlm_head
+
+ROBERTA, BERT = FAMILIES["roberta"], FAMILIES["bert"]
+# the families whose sparse masked-LM head is recipes/models/sparse_head.py's forward
+SPARSE_FORWARD = [spec for spec in FAMILIES.values() if spec.mlm_head]
 
 
 class FakeTokenizer:
@@ -22,7 +26,7 @@ class FakeTokenizer:
 
 
 def test_config_takes_ids_vocab_and_positions_from_the_tokenizer():
-    config = roberta_config(FakeTokenizer(), 128, {"hidden_size": 64})
+    config = build_config("roberta", FakeTokenizer(), 128, {"hidden_size": 64})
     assert config.vocab_size == 1234
     assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (1, 0, 2)
     assert config.max_position_embeddings == 128 + 1 + 1  # positions start at pad + 1
@@ -31,14 +35,13 @@ def test_config_takes_ids_vocab_and_positions_from_the_tokenizer():
 
 def test_too_few_positions_is_an_error_not_an_index_error():
     with pytest.raises(UserError, match="max_seq_length \\+ pad_token_id \\+ 1 = 514"):
-        roberta_config(FakeTokenizer(), 512, {"max_position_embeddings": 512})
+        build_config("roberta", FakeTokenizer(), 512, {"max_position_embeddings": 512})
 
 
-@pytest.mark.parametrize("model_cls, config_cls", [(RobertaForMaskedLM, RobertaConfig)])
-def test_sparse_head_matches_dense_loss_and_gradients(model_cls, config_cls):
-    dense = tiny_model(model_cls, config_cls)
+def test_sparse_head_matches_dense_loss_and_gradients():
+    dense = tiny_model(RobertaForMaskedLM, RobertaConfig)
     sparse = copy.deepcopy(dense)
-    use_sparse_mlm_head(sparse)
+    use_sparse_mlm_head(sparse, ROBERTA)
     ids = torch.randint(5, 100, (3, 24))
     labels = torch.full_like(ids, -100)
     pick = torch.rand(ids.shape) < 0.2
@@ -59,7 +62,7 @@ def test_sparse_head_matches_dense_loss_and_gradients(model_cls, config_cls):
 def test_sparse_bert_pretraining_matches_dense_loss_and_gradients():
     dense = tiny_model(BertForPreTraining, BertConfig)
     sparse = copy.deepcopy(dense)
-    use_sparse_mlm_head(sparse)
+    use_sparse_mlm_head(sparse, BERT)
     ids = torch.randint(5, 100, (4, 20))
     labels = torch.where(torch.rand(ids.shape) < 0.2, ids, torch.full_like(ids, -100))
     nsp = torch.tensor([0, 1, 1, 0])
@@ -78,7 +81,7 @@ def test_sparse_bert_pretraining_matches_dense_loss_and_gradients():
 
 def test_sparse_loss_normalizes_by_the_step_token_count():
     model = tiny_model(RobertaForMaskedLM, RobertaConfig)
-    use_sparse_mlm_head(model)
+    use_sparse_mlm_head(model, ROBERTA)
     ids = torch.randint(5, 100, (2, 16))
     labels = torch.where(torch.rand(ids.shape) < 0.3, ids, torch.full_like(ids, -100))
     n = int((labels != -100).sum())
@@ -88,14 +91,12 @@ def test_sparse_loss_normalizes_by_the_step_token_count():
     assert torch.allclose(summed * 4, mean, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "model_cls, config_cls", [(RobertaForMaskedLM, RobertaConfig), (BertForPreTraining, BertConfig)]
-)
-def test_a_step_with_no_masked_token_adds_nothing_instead_of_nan(model_cls, config_cls):
-    model = tiny_model(model_cls, config_cls).train()
-    use_sparse_mlm_head(model)
+@pytest.mark.parametrize("spec", SPARSE_FORWARD, ids=lambda spec: spec.display_name)
+def test_a_step_with_no_masked_token_adds_nothing_instead_of_nan(spec):
+    model = tiny_model(spec.model_class, spec.config_class).train()
+    use_sparse_mlm_head(model, spec)
     ids = torch.randint(5, 100, (2, 16))
-    extra = {"next_sentence_label": torch.tensor([0, 1])} if model_cls is BertForPreTraining else {}
+    extra = {"next_sentence_label": torch.tensor([0, 1])} if spec.nsp_head else {}
     loss = model(
         input_ids=ids,
         labels=torch.full_like(ids, -100),
@@ -105,3 +106,9 @@ def test_a_step_with_no_masked_token_adds_nothing_instead_of_nan(model_cls, conf
     loss.backward()
     assert loss.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_a_family_without_a_named_head_gets_no_sparse_forward():
+    model = tiny_model(RobertaForMaskedLM, RobertaConfig)
+    with pytest.raises(ValueError, match="no sparse masked-LM head"):
+        use_sparse_mlm_head(model, FAMILIES["modernbert"])  # it has sparse_prediction instead

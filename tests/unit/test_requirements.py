@@ -15,6 +15,7 @@ LOCAL = {"recipes", "tokenizer_training", "benchmarks"}
 # comment in step).
 NOT_IMPORTED = {
     "accelerate": "Trainer requires it; `accelerate launch` starts multi-GPU and multi-node runs",
+    "tensorboard": "`report_to: tensorboard` (README): Trainer's callback writes event files",
 }
 
 
@@ -103,4 +104,41 @@ def test_make_install_takes_the_cpu_torch_from_an_index_when_asked():
     requirements = next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
     assert torch_line < requirements  # first, so pip keeps it
     assert "--index-url" not in dry_run()  # by default: the package index as configured
+    # then the project itself, so `python -m recipes.<name>` runs from any folder
+    editable = next(i for i, line in enumerate(lines) if line.endswith(" -e ."))
+    assert editable > requirements and "--no-deps" in lines[editable]
     assert "TORCH_INDEX=" in (REPO / "README.md").read_text()
+
+
+def test_pyproject_installs_the_pinned_requirements_and_the_packages():
+    """`pip install -e .` (tests/e2e/test_install.py does it): dependencies are read from
+    requirements.txt, which must therefore hold plain requirements, no comment after one."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["dynamic"] == ["dependencies"]
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {
+        "file": ["requirements.txt"]
+    }
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        assert "#" not in line or line.startswith("#"), f"requirements.txt: `{line}`"
+    found = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert found == ["recipes*", "tokenizer_training*"]
+    assert "*.yaml" in project["tool"]["setuptools"]["package-data"]["*"]  # the configs
+
+
+def test_licensed_apache_2_and_described_as_what_it_trains():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    assert all(name in project["description"] for name in ("ModernBERT", "RoBERTa", "BERT"))
+
+
+def test_tensorboard_is_a_runtime_requirement_so_the_image_has_it():
+    # README documents `report_to: tensorboard`; the Docker image installs requirements.txt only
+    assert "tensorboard" in pinned()
+    assert not re.search(r"^tensorboard", (REPO / "requirements-dev.txt").read_text(), re.M)
