@@ -266,6 +266,9 @@ def interrupt_when(argv: list[str], module: str, ready, timeout: float = 300):
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *argv], cwd=REPO, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        # a shell without job control starts background commands with SIGINT ignored, and a
+        # child inherits that: give this one Ctrl-C's usual meaning, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + timeout
     try:
