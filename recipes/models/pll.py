@@ -29,20 +29,19 @@ TOKEN_BUDGET = 8192
 
 def encode_for_scoring(tokenizer, sentences: list[str], max_length: int | None = None):
     """[(token ids, positions to score)] per sentence: the tokenizer's own special tokens
-    added, every other position scored. `max_length`: longer sentences are cut (a caller that
-    needs whole sentences splits them first)."""
+    added, every other position scored. A special token written in the text (`</s>`) is
+    special there too: the tokenizer's special_tokens_mask marks only those it added, so the
+    ids decide. `max_length`: longer sentences are cut (a caller that needs whole sentences
+    splits them first)."""
     enc = tokenizer(
         sentences,
         add_special_tokens=True,
-        return_special_tokens_mask=True,
         return_attention_mask=False,
         truncation=max_length is not None,
         max_length=max_length,
     )
-    out = []
-    for ids, special in zip(enc["input_ids"], enc["special_tokens_mask"]):
-        out.append((ids, [i for i, s in enumerate(special) if not s]))
-    return out
+    special = set(tokenizer.all_special_ids)
+    return [(ids, [i for i, t in enumerate(ids) if t not in special]) for ids in enc["input_ids"]]
 
 
 def _masked_row_logits(model) -> Callable:
