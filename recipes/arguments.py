@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from transformers import BertConfig, PretrainedConfig
 
+from recipes.data.minimal_pairs import load_minimal_pairs
 from recipes.errors import UserError
 from recipes.models.families import DERIVED, FAMILIES, MLM_FAMILIES
 
@@ -135,6 +136,15 @@ class DataArguments(DataSourceArguments):
         default=False,
         metadata={"help": "Train even if output_dir already holds a finished model."},
     )
+    minimal_pairs: str | None = field(
+        default=None,
+        metadata={
+            "help": "A .jsonl file of minimal pairs (BLiMP's format: sentence_good, "
+            "sentence_bad, optional UID/field groups): at the end of the run the model scores "
+            "both sentences of each by pseudo-log-likelihood, and the share it prefers the good "
+            "one (`minimal_pairs_accuracy`) goes in all_results.json and on the card."
+        },
+    )
     # The card's description of the data: a YAML's values go with its own data, so they are
     # dropped when train_files or dataset_name comes from the command line (config.py).
     language: str | None = field(
@@ -163,6 +173,8 @@ class DataArguments(DataSourceArguments):
             raise UserError(f"`max_seq_length` must be at least 8, got {self.max_seq_length}.")
         if not 0.0 < self.validation_split_percentage < 50.0:
             raise UserError("`validation_split_percentage` must be in (0, 50).")
+        if self.minimal_pairs:  # a bad line stops the run now, not after training
+            load_minimal_pairs(self.minimal_pairs, "minimal_pairs")
 
 
 # Recipe defaults that differ from TrainingArguments' own. YAML and the command line override.

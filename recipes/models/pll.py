@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from recipes.models.families import FAMILIES
 
-# Tokens (rows x padded length) per forward pass; ~2 MB of fp32 hidden states per 1k tokens at
-# hidden size 512, so 8k tokens stay far below any machine's memory while the matmuls are big
-# enough to use every core (benchmarks/pll.py measures the choice).
-TOKEN_BUDGET = 8192
+# Tokens (rows x padded length) per forward pass. Big enough that the matmuls keep every core
+# busy, small enough that a layer's activations stay in the CPU's caches: larger batches were
+# slower on a CPU, not faster (docs/measurements.md, "Pseudo-log-likelihood scoring").
+TOKEN_BUDGET = 2048
 
 
 def encode_for_scoring(tokenizer, sentences: list[str], max_length: int | None = None):
@@ -52,7 +52,7 @@ def _masked_row_logits(model) -> Callable:
     one: the head's vocabulary projection is most of a small model's work. ModernBERT does the
     same by its own `sparse_prediction`. Any other masked LM: the dense logits, indexed."""
     spec = FAMILIES.get(model.config.model_type)
-    rows_of = lambda ids: torch.arange(ids.shape[0])  # noqa: E731
+    rows_of = lambda ids: torch.arange(ids.shape[0], device=ids.device)  # noqa: E731
 
     if spec is not None and spec.mlm_head:
         head = model.get_submodule(spec.mlm_head)
@@ -145,9 +145,17 @@ def pseudo_log_likelihoods(
             r += n
         targets = input_ids[torch.arange(rows), positions].clone()
         input_ids[torch.arange(rows), positions] = mask
+        if bool(attention.all()):  # no padding in this batch: no mask for attention to apply
+            attention = None
+        device = model.device  # the end of a run on a GPU scores there
+        if attention is not None:
+            attention = attention.to(device)
+        input_ids, positions = input_ids.to(device), positions.to(device)
         logits = logits_at(input_ids, attention, positions).float()
-        log_p = torch.log_softmax(logits, dim=-1)[torch.arange(rows), targets]
-        scores.index_add_(0, owner, log_p.double())
+        log_p = torch.log_softmax(logits, dim=-1)[
+            torch.arange(rows, device=device), targets.to(device)
+        ]
+        scores.index_add_(0, owner, log_p.double().cpu())
         bar.update(rows)
     bar.close()
     return scores.tolist()

@@ -30,6 +30,7 @@ CARD_METRICS = {
     "perplexity": ("perplexity", "Perplexity"),
     "eval_accuracy": ("accuracy", "Masked-token accuracy"),
     "eval_nsp_accuracy": ("accuracy", "Next-sentence accuracy"),
+    "minimal_pairs_accuracy": ("accuracy", "Minimal-pair accuracy"),
 }
 
 

@@ -26,7 +26,7 @@ from recipes.runs.card import (
     pretraining_sections,
     unset_fields,
 )
-from recipes.runs.metrics import add_perplexity, perplexity
+from recipes.runs.metrics import add_perplexity, perplexity, score_minimal_pairs
 from recipes.runs.start import FINISHED_MARKER, RUN_CONFIG
 
 LOSS_CURVE = "loss_curve.png"
@@ -185,6 +185,8 @@ def train_evaluate_finish(
     before = before_metrics(trainer, loss_key=mlm_loss_key)
     metrics.update(before)
     print(result_lines(metrics, before))
+    if getattr(data_args, "minimal_pairs", None):
+        metrics.update(minimal_pairs_metrics(trainer, data_args.minimal_pairs))
 
     prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
     results = finish_pretraining_run(
@@ -197,6 +199,21 @@ def train_evaluate_finish(
     )
     leave_process_group()
     return results
+
+
+def minimal_pairs_metrics(trainer, path: str) -> dict:
+    """`minimal_pairs_accuracy` of the final weights on the pairs in `path`, scored by
+    pseudo-log-likelihood as `python -m recipes.evaluate` scores them. Every rank scores (a
+    sharded model's forward needs them all); the figure is the same on each."""
+    from recipes.data.minimal_pairs import load_minimal_pairs
+
+    pairs = load_minimal_pairs(path, "minimal_pairs")
+    scored = score_minimal_pairs(trainer.model, trainer.processing_class, pairs)
+    print(
+        f"minimal pairs ({path}): the good sentence preferred in {scored['accuracy']:.3f} of "
+        f"{scored['pairs']} pairs (ties count wrong: {scored['ties']})"
+    )
+    return {"minimal_pairs_accuracy": scored["accuracy"]}
 
 
 def final_evaluation(trainer) -> dict:

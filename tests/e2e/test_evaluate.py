@@ -36,6 +36,7 @@ def run_folder(tmp_path_factory, corpus_files, bpe_tokenizer_dir):
         "recipes.pretrain_mlm", "--config", "recipes/configs/roberta-tiny.yaml",
         "--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
         "--output_dir", str(root / "run"), *settings,
+        "--minimal_pairs", str(write_pairs(root / "pairs.jsonl")),  # scored at the end
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     return root / "run"
@@ -141,3 +142,28 @@ def test_bad_input_exits_2_with_one_message(evaluated, run_folder, tmp_path):
         assert done.returncode == 2, (args, done.stderr[-2000:])
         assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert not os.path.exists(tmp_path / "r.json")
+
+
+def test_a_run_scores_minimal_pairs_at_its_end_as_evaluate_does(evaluated, run_folder):
+    results, *_ = evaluated
+    final = json.loads((run_folder / "all_results.json").read_text())
+    assert final["minimal_pairs_accuracy"] == results["rows"][-1]["minimal_pairs_accuracy"]
+    card = (run_folder / "README.md").read_text()
+    assert "| Minimal-pair accuracy |" in card
+
+
+def test_a_run_with_a_bad_pairs_file_stops_before_training(
+    tmp_path, corpus_files, bpe_tokenizer_dir
+):
+    broken = tmp_path / "pairs.jsonl"
+    broken.write_text('{"sentence_good": "The king is dead.", "sentence_bad": 3}\n')
+    run = run_module(
+        "recipes.pretrain_mlm", "--config", "recipes/configs/roberta-tiny.yaml",
+        "--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
+        "--output_dir", str(tmp_path / "run"), *tiny(), "--minimal_pairs", str(broken),
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert (
+        f"`minimal_pairs`: {broken} line 1 has an empty or non-string `sentence_bad`" in run.stderr
+    )
+    assert "Traceback" not in run.stderr and not (tmp_path / "run").exists()
