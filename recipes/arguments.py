@@ -191,7 +191,7 @@ TRAINING_DEFAULTS = {
     # checkpoint` (or every_save, all_checkpoints) still asks for pushes along the way.
     "hub_strategy": "end",
     # bf16 mixed precision where the hardware runs it fast (a GPU with bf16, a CPU with AMX or
-    # AVX512-BF16), fp32 elsewhere: recipes/runs/precision.py resolve_bf16. true/false force it.
+    # AVX512-BF16), fp32 elsewhere: recipes/precision.py resolve_bf16. true/false force it.
     "bf16": "auto",
 }
 

@@ -32,7 +32,7 @@ from transformers.utils import logging as transformers_logging
 from recipes.errors import UserError
 from recipes.help import HELP_FLAGS, format_help
 from recipes.models.families import DERIVED
-from recipes.runs.precision import resolve_bf16
+from recipes.precision import resolve_bf16
 
 
 def model_overrides(model_config_args) -> dict:

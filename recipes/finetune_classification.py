@@ -41,6 +41,7 @@ from recipes.data.classification import load_classification_data
 from recipes.errors import exit_on_user_error
 from recipes.finetune import comparison
 from recipes.finetune.comparison import PRETRAINED
+from recipes.finetune.finish import finish_classification_run
 from recipes.finetune.training import finished_run_trainer, set_classifier_pooling, tokenize_splits
 from recipes.models.checkpoints import (
     NO_CHECKPOINT_HINT,
@@ -48,7 +49,6 @@ from recipes.models.checkpoints import (
     load_pretrained_parts,
     local_checkpoint,
 )
-from recipes.runs.finish import finish_classification_run
 from recipes.runs.metrics import majority_baseline
 from recipes.runs.start import RUNS_FOLDER, start_run
 

@@ -21,10 +21,10 @@ from recipes.errors import UserError, exit_on_user_error
 from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.models.starting_point import starting_defaults, starting_point
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.start import start_run
+from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8

@@ -7,7 +7,7 @@
 
 `model_type` picks the family (recipes/models/families.py); everything else is the same pipeline.
 `model_name_or_path` continues pretraining an existing checkpoint instead
-(recipes/models/starting_point.py).
+(recipes/runs/starting_point.py).
 
 Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
 train -> evaluate -> save/push. Every field is documented in `--help`.
@@ -29,10 +29,10 @@ from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_dat
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.models.starting_point import starting_defaults, starting_point
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import start_run
+from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
 
 

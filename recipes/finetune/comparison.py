@@ -29,6 +29,7 @@ from recipes.finetune.training import (
     save_finished_run,
 )
 from recipes.models.checkpoints import pretrained_model
+from recipes.runs.finish import global_batch_size
 from recipes.runs.start import RUNS_FOLDER
 
 PRETRAINED, CONTROL = "pretrained", "random init"
@@ -93,8 +94,7 @@ def plan_comparison(
     rates = learning_rates(args, training_args.learning_rate)
     starting_weights = [PRETRAINED] + [CONTROL] * with_control
     seeds = [training_args.seed + k for k in range(args.seeds)]
-    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-    batch *= training_args.world_size
+    batch = global_batch_size(training_args)
     runs = []
     for n in counts:
         steps = training_args.max_steps

@@ -1,39 +1,31 @@
 """The start of every run: seed, output folder (finished, resumable or fresh), Hub access checked
 before any training, experiment tracking, and run_config.yaml (every setting and its source).
-
-output_dir/
-  model.safetensors, config.json      the model, stock transformers format
-  tokenizer.json, tokenizer_config.json
-  all_results.json                    written last: its presence means the run finished
-  run_config.yaml                     every setting, rerunnable with --config
-  README.md                           the model card
-  loss_curve.png                      loss and held-out accuracy against step
-  checkpoint-N/                       resumable checkpoints
+What the output folder holds: recipes/run_folder.py.
 """
 
 import contextlib
 import functools
 import importlib.util
 import io
-import json
 import os
-import re
 import sys
 from pathlib import Path
 
 import yaml
 from transformers import set_seed
-from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes.config import is_secret
 from recipes.errors import UserError, on_interrupt
+from recipes.precision import warn_if_slow_bf16
+from recipes.run_folder import (
+    FINISHED_MARKER,
+    RUN_CONFIG,
+    TRAINER_STATE,
+    checkpoint_is_complete,
+    last_complete_checkpoint,
+)
 from recipes.runs import hub
-from recipes.runs.precision import warn_if_slow_bf16
 
-FINISHED_MARKER = "all_results.json"  # written last: its presence means the run finished
-
-
-RUN_CONFIG = "run_config.yaml"
 # output_dir/_runs/<run name>/: fine-tuning keeps each finished run of its grid there
 RUNS_FOLDER = "_runs"
 
@@ -126,7 +118,7 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
         if not checkpoint_is_complete(Path(chosen)):
             raise UserError(
                 f"`resume_from_checkpoint: {chosen}` is incomplete (no readable "
-                f"{TRAINER_STATE_NAME}: the run stopped while writing it); pick an older one."
+                f"{TRAINER_STATE}: the run stopped while writing it); pick an older one."
             )
     else:
         chosen = last_complete_checkpoint(out) if out.is_dir() else None
@@ -177,28 +169,3 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     path = out / RUN_CONFIG
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def checkpoint_is_complete(checkpoint: Path) -> bool:
-    """Trainer writes checkpoint-N/ in place, trainer_state.json last (after the weights,
-    optimizer and RNG states), so a readable trainer_state.json means the rest is there."""
-    try:
-        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def last_complete_checkpoint(out: Path) -> str | None:
-    """The newest checkpoint-N that was written to the end; a run killed while saving leaves a
-    newer, partial one, which is reported and left for Trainer to overwrite when it gets there."""
-    checkpoints = []
-    for path in out.iterdir():
-        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        if match and path.is_dir():
-            checkpoints.append((int(match.group(1)), path))
-    for _, path in sorted(checkpoints, reverse=True):
-        if checkpoint_is_complete(path):
-            return str(path)
-        print(f"Skipping incomplete checkpoint {path} (the run stopped while writing it)")
-    return None

@@ -28,7 +28,7 @@ from recipes.models.families import (
     build_model,
     display_name,
 )
-from recipes.runs import precision
+from recipes import precision
 
 TINY_MODERNBERT = ["--model_type", "modernbert", *tiny()]
 

@@ -21,10 +21,10 @@ from recipes.models.checkpoints import (
     load_pretrained,
     local_checkpoint,
     read_config,
+    weights_checksum,
 )
 from recipes.models.families import FAMILIES, attn_implementation, build_config, build_model
 from recipes.models.vocabulary import check_same_vocabulary, extend_vocabulary
-from recipes.runs.finish import weights_checksum
 
 
 def starting_defaults(argv: list[str] | None, family: str) -> dict:
