@@ -56,7 +56,8 @@ from benchmarks.ways import (
     tutorial_lines,
 )
 from recipes.arguments import DataArguments
-from recipes.data.text import load_raw_datasets, tokenize_datasets
+from recipes.data.packing import tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.data.tokenizer import load_tokenizer
 from recipes.models.families import FAMILIES
 from recipes.precision import resolve_bf16

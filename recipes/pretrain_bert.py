@@ -13,7 +13,7 @@ Every field is documented in `--help`.
 
 from transformers import Trainer, TrainingArguments
 
-from recipes.arguments import TRAINING_DEFAULTS, BertArguments, BertShapeArguments, DataArguments
+from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments
 from recipes.config import parse_config
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
@@ -26,6 +26,7 @@ from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits
 from recipes.runs.start import start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
+from recipes.shape_arguments import BertShapeArguments
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 

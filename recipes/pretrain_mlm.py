@@ -15,17 +15,12 @@ train -> evaluate -> save/push. Every field is documented in `--help`.
 
 from transformers import Trainer, TrainingArguments
 
-from recipes.arguments import (
-    TRAINING_DEFAULTS,
-    DataArguments,
-    ModelArguments,
-    any_shape_arguments,
-    shape_arguments,
-)
+from recipes.arguments import TRAINING_DEFAULTS, DataArguments, ModelArguments
 from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
+from recipes.data.packing import check_enough_data, tokenize_datasets
 from recipes.data.stream_position import TrackedStream, track_stream_position
-from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
@@ -34,12 +29,13 @@ from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
+from recipes.shape_arguments import checkpoint_shape_arguments, shape_arguments
 
 
 def parse_args(argv=None):
     family = peek(argv, "model_type") or ModelArguments.model_type
     if peek(argv, "model_name_or_path"):  # its family is known once it is read, and checked then
-        shapes = any_shape_arguments()
+        shapes = checkpoint_shape_arguments()
     else:  # an unknown family is reported by the full parse, against the field's choices
         shapes = shape_arguments(family if family in MLM_FAMILIES else ModelArguments.model_type)
     # Every parameter gets a gradient (no pooler in a *ForMaskedLM), so DDP need not walk

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Sequence, Value, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
 
-from recipes.data.text import CodeVersioned, load_raw_datasets
+from recipes.data.packing import CodeVersioned
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError
 
 # A sentence ends at . ! ? or Arabic ؟, perhaps followed by a closing quote or bracket, then

@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from recipes.arguments import ComparisonArguments
 from recipes.finetune.training import (
     fine_tune,
     load_finished_run,
     run_arguments,
     save_finished_run,
 )
+from recipes.finetune_arguments import ComparisonArguments
 from recipes.models.checkpoints import pretrained_model
 from recipes.runs.finish import global_batch_size
 from recipes.runs.start import RUNS_FOLDER

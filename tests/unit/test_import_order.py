@@ -19,7 +19,17 @@ PARTS = [
     ("base", ["recipes.errors", "recipes.precision", "recipes.run_folder", "recipes.evaluation"]),
     ("data", ["recipes.data"]),
     ("models", ["recipes.models"]),
-    ("settings", ["recipes.config", "recipes.arguments", "recipes.help"]),
+    (
+        "settings",
+        [
+            "recipes.config",
+            "recipes.arguments",
+            "recipes.shape_arguments",
+            "recipes.finetune_arguments",
+            "recipes.help",
+            "recipes.old_names",
+        ],
+    ),
     ("runs", ["recipes.runs"]),
     ("finetune", ["recipes.finetune"]),
     ("scoring", ["recipes.scoring"]),
