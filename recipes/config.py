@@ -190,7 +190,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
-            # read by outputs.py: run_config.yaml, the card
+            # read by recipes/runs/start.py (run_config.yaml) and runs/finish.py (the card)
             args.precision_reason = (
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )

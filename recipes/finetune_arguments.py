@@ -143,7 +143,7 @@ class FinetuneModelArguments:
 
 # Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
 # weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
-# Evaluation and saving follow `evaluations_per_run` (recipes/comparison.py), by steps.
+# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
 FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
     "output_dir": "outputs/classifier",
     "learning_rate": 1e-4,

@@ -304,7 +304,7 @@ def _truncate_pair(a: list[int], b: list[int], max_num_tokens: int, rng: random.
 
 
 # ---- From the recipe's config to pairs (recipes/pretrain_bert.py) ---------------------------
-# `data_args` is a recipes.config.DataArguments, `bert_args` pretrain_bert's BertArguments.
+# `data_args` is a recipes.arguments.DataArguments, `bert_args` a BertArguments.
 
 
 def rows_are_wikitext_lines(data_args, bert_args) -> bool:
