@@ -8,7 +8,6 @@ import functools
 import importlib.util
 import io
 import os
-import sys
 from pathlib import Path
 
 import yaml
@@ -16,6 +15,7 @@ from transformers import set_seed
 
 from recipes.config import is_secret
 from recipes.errors import UserError, on_interrupt
+from recipes.help import running_module
 from recipes.precision import warn_if_slow_bf16
 from recipes.run_folder import (
     FINISHED_MARKER,
@@ -30,10 +30,10 @@ from recipes.runs import hub
 RUNS_FOLDER = "_runs"
 
 
-def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str | None:
+def start_run(training_args, overwrite: bool) -> str | None:
     """What every recipe does first, before any slow work: seed, check the output folder and
     the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
-    any. `recipe`: the module that runs, e.g. "recipes.pretrain_bert", for the rerun command."""
+    any."""
     set_seed(training_args.seed)
     configure_tracking(training_args)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
@@ -48,7 +48,7 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
         settings = getattr(training_args, "run_settings", None)
         if settings:  # the full `user/name`: a run continued from this one's folder cites it
             settings["values"]["hub_model_id"] = training_args.hub_model_id
-    save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
+    save_run_config(training_args)  # once the checks passed: a refused run writes nothing
     return resume_from
 
 
@@ -127,12 +127,6 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     return chosen
 
 
-def _running_recipe() -> str:
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
-    name = getattr(spec, "name", "") or ""
-    return name if name.startswith("recipes.") else "recipes.<recipe>"
-
-
 def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     """Write output_dir/run_config.yaml from `training_args.run_settings` (recipes/config.py:
     {"values": what differs from the defaults, "origins": where each came from}), so that
@@ -143,7 +137,7 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
         return None
     values, origins = settings.get("values", {}), settings.get("origins", {})
     out = Path(training_args.output_dir)
-    recipe = recipe or _running_recipe()
+    recipe = recipe or running_module()
     dropped = sorted(k for k in values if is_secret(k))
     lines = [
         "# Every setting of this run that differs from the defaults; the comment after each says",
