@@ -4,12 +4,12 @@ the training defaults where they differ from pretraining's."""
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from recipes.arguments import TRAINING_DEFAULTS, DataSourceArguments
+from recipes.arguments import TRAINING_DEFAULTS, DataSourceArguments, OutputFolderArguments
 from recipes.errors import UserError
 
 
 @dataclass
-class ClassificationDataArguments(DataSourceArguments):
+class ClassificationDataArguments(OutputFolderArguments, DataSourceArguments):
     """Data for fine-tuning; `text_column` (inherited) holds the (first) text."""
 
     text_pair_column: str | None = field(
@@ -63,13 +63,6 @@ class ClassificationDataArguments(DataSourceArguments):
         default=None, metadata={"help": "Validate and test on the first N examples of each."}
     )
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={
-            "help": "Train even if output_dir holds a finished model; also forgets the runs a "
-            "killed command finished (output_dir/_runs), which a rerun would otherwise skip."
-        },
-    )
 
     def __post_init__(self):
         super().__post_init__()
