@@ -268,7 +268,7 @@ class ModelArguments(PretrainingModelArguments):
         default="modernbert",
         metadata={
             "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
-            "positions; learns about twice as much per CPU-minute here, README) or 'roberta' "
+            "positions; docs/measurements.md compares it with the others) or 'roberta' "
             "(the tutorial's). "
             "Its config fields (hidden_size, ...) can then be set too. With "
             "model_name_or_path, the checkpoint's own.",

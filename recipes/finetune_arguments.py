@@ -117,8 +117,8 @@ class FinetuneModelArguments:
         metadata={
             "help": "Keep the pretrained token embeddings as pretraining left them (the "
             "random-init control always trains its own): a word that the few labelled examples "
-            "never contain keeps its place next to the words they do. Measured on an unseen "
-            "task, 256 labels: +0.04 test accuracy on a CPU-pretrained checkpoint (README)."
+            "never contain keeps its place next to the words they do (docs/measurements.md, "
+            "Frozen token embeddings)."
         },
     )
     attn_implementation: str = field(

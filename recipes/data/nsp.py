@@ -259,8 +259,8 @@ def _document_pairs(
     # shorter so pretraining also sees the short inputs fine-tuning will give it. The original
     # draws this once per document (and builds everything 10 times, dupe_factor): fine for
     # Wikipedia articles, but with long documents a whole book, or a whole play, came out
-    # short. On the demo corpus one of the two held-out plays drew 27 tokens, so 64% of the
-    # held-out NSP pairs were ~30 tokens instead of 64. Drawn per pair, 10% of pairs are short.
+    # short (docs/measurements.md, "BERT with next-sentence prediction"). Drawn per pair,
+    # `short_seq_prob` of the pairs are short, whatever the documents' lengths.
     def draw_target() -> int:
         return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
 
