@@ -15,12 +15,18 @@ from pathlib import Path
 import torch
 
 from recipes.errors import UserError
-from recipes.models.checkpoints import HUB_PATTERNS, require_folder_or_hub_id
-from recipes.runs.start import RUN_CONFIG
+from recipes.models.checkpoints import HUB_PATTERNS
+from recipes.run_folder import (
+    CHECKPOINT,
+    RUN_CONFIG,
+    TRAINER_STATE,
+    checkpoint_is_complete,
+    checkpoints,
+    not_found_anywhere,
+    require_folder_or_hub_id,
+)
 
-CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 STEP_BRANCH = re.compile(r"step(\d+)")
-TRAINER_STATE = "trainer_state.json"
 
 
 @dataclass
@@ -63,18 +69,19 @@ def _has_weights(folder: Path) -> bool:
 def run_checkpoints(folder: Path, spec: str) -> list[Target]:
     """A run folder's `checkpoint-N` folders by step, then its final model unless a
     checkpoint of the same step holds the same weights (the final step is saved as both)."""
-    found = sorted(
-        (int(m.group(1)), p)
-        for p in folder.iterdir()
-        if p.is_dir() and (m := CHECKPOINT.fullmatch(p.name))
-    )
+    found = []
+    for _, path in checkpoints(folder):
+        if checkpoint_is_complete(path) or _has_weights(path):
+            found.append(path)
+        else:  # Trainer writes the weights first, trainer_state.json last
+            print(f"Skipping incomplete checkpoint {path} (the run stopped while writing it)")
     if not found:
         raise UserError(
             f"`--all_checkpoints true`: {spec} has no checkpoint-N folders. A run keeps "
             "`save_total_limit` of them (every `save_steps` steps); set both before training, "
             "or evaluate the folder alone (`--all_checkpoints false`)."
         )
-    targets = [_local(path, str(path)) for _, path in found]
+    targets = [_local(path, str(path)) for path in found]
     if _has_weights(folder):
         final = _local(folder, spec)
         if final.step is not None and final.step == targets[-1].step:
@@ -150,9 +157,11 @@ def fetch(target: Target) -> Path:
                 "leave `@...` out for its main branch."
             ) from None
         except RepositoryNotFoundError:
-            raise UserError(
-                f"`--model {target.name}`: no Hub repository {target.source} (or it is "
-                "private: log in with `hf auth login` or set HF_TOKEN)."
+            raise not_found_anywhere(
+                target.source,
+                "--model",
+                "no such repository, or a private one: log in with `hf auth login`",
+                "Give a run's output_dir, one of its checkpoint-N folders, or a Hub id.",
             ) from None
         except (HfHubHTTPError, OSError, ValueError) as err:
             raise UserError(

@@ -19,17 +19,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-import yaml
 
 from recipes.arguments import BertArguments, DataArguments
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents
-from recipes.data.text import load_raw_datasets, pack_texts
+from recipes.data.packing import pack_texts
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError
 from recipes.models.families import FAMILIES
 from recipes.models.pll import encode_for_scoring, pseudo_log_likelihoods, timed
+from recipes.run_folder import RUN_CONFIG, read_run_config
 from recipes.runs.metrics import masked_accuracy, perplexity
-from recipes.runs.start import RUN_CONFIG
 
 # The share of tokens masked for masked accuracy: BERT's 15%, whatever rate a run trained at,
 # so that runs trained at other rates are measured alike.
@@ -49,10 +49,8 @@ def _defaults(*classes) -> dict:
 
 def run_settings(run: Path) -> tuple[dict, str]:
     """(the settings run_config.yaml records, the recipe that ran: its first lines name it)."""
-    text = (run / RUN_CONFIG).read_text(encoding="utf-8")
-    recipe = re.search(r"python -m (\S+)", text)
-    settings = yaml.safe_load(text) or {}
-    return settings, recipe.group(1) if recipe else ""
+    recipe = re.search(r"python -m (\S+)", (run / RUN_CONFIG).read_text(encoding="utf-8"))
+    return read_run_config(run), recipe.group(1) if recipe else ""
 
 
 def held_out_texts(run: Path, limit: int) -> tuple[list[str], str]:
