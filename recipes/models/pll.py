@@ -31,8 +31,9 @@ def encode_for_scoring(tokenizer, sentences: list[str], max_length: int | None =
     """[(token ids, positions to score)] per sentence: the tokenizer's own special tokens
     added, every other position scored. A special token written in the text (`</s>`) is
     special there too: the tokenizer's special_tokens_mask marks only those it added, so the
-    ids decide. `max_length`: longer sentences are cut (a caller that needs whole sentences
-    splits them first)."""
+    ids decide. The unknown token is not one of them: it stands for a piece of the text (a
+    character the vocabulary lacks), and is scored like any word. `max_length`: longer
+    sentences are cut (a caller that needs whole sentences splits them first)."""
     enc = tokenizer(
         sentences,
         add_special_tokens=True,
@@ -40,7 +41,7 @@ def encode_for_scoring(tokenizer, sentences: list[str], max_length: int | None =
         truncation=max_length is not None,
         max_length=max_length,
     )
-    special = set(tokenizer.all_special_ids)
+    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     return [(ids, [i for i, t in enumerate(ids) if t not in special]) for ids in enc["input_ids"]]
 
 

@@ -1,5 +1,5 @@
-"""`python -m recipes.evaluate` on a real run: a tiny RoBERTa trained 12 steps with a checkpoint
-every 4, evaluated checkpoint by checkpoint on its own held-out text and on minimal pairs of our
+"""`python -m recipes.evaluate` on a real run: a tiny RoBERTa trained 60 steps with a checkpoint
+every 20, evaluated checkpoint by checkpoint on its own held-out text and on minimal pairs of our
 own making; the same model from the fake Hub; bad input exits 2 with one message."""
 
 import json
@@ -18,7 +18,7 @@ PAIRS = [
     ("Thou art more lovely and more temperate.", "Thou art more lovely and more temperater.", "degree"),
     ("Fair is foul, and foul is fair.", "Fair is foul, and foul is fairs.", "number"),
 ]  # fmt: skip
-STEPS = [4, 8, 12]
+STEPS = [20, 40, 60]
 TOKENS_PER_STEP = 8 * 32  # 8 packed sequences of 32 tokens, no padding
 
 
@@ -31,7 +31,7 @@ def write_pairs(path):
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory, corpus_files, bpe_tokenizer_dir):
     root = tmp_path_factory.mktemp("evaluate")
-    settings = tiny(max_steps=12, save_steps=4, eval_steps=4, save_total_limit=5)
+    settings = tiny(max_steps=60, save_steps=20, eval_steps=20, save_total_limit=5)
     run = run_module(
         "recipes.pretrain_mlm", "--config", "recipes/configs/roberta-tiny.yaml",
         "--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
@@ -58,9 +58,9 @@ def evaluated(run_folder, tmp_path_factory):
 def test_one_row_per_checkpoint_in_step_order_with_every_figure(evaluated, run_folder):
     results, out, done, _ = evaluated
     rows = results["rows"]
-    # checkpoint-12 holds the final weights: shown once, as the run folder
+    # checkpoint-60 holds the final weights: shown once, as the run folder
     assert [r["model"] for r in rows] == [
-        str(run_folder / "checkpoint-4"), str(run_folder / "checkpoint-8"), str(run_folder)
+        str(run_folder / "checkpoint-20"), str(run_folder / "checkpoint-40"), str(run_folder)
     ]  # fmt: skip
     assert [r["step"] for r in rows] == STEPS
     assert [r["tokens_seen"] for r in rows] == [s * TOKENS_PER_STEP for s in STEPS]
@@ -77,7 +77,7 @@ def test_one_row_per_checkpoint_in_step_order_with_every_figure(evaluated, run_f
     assert "comparable between all rows" in done.stdout
     table = done.stdout.splitlines()
     header = next(i for i, line in enumerate(table) if line.startswith("model"))
-    assert [line.split()[1] for line in table[header + 1 : header + 4]] == ["4", "8", "12"]
+    assert [line.split()[1] for line in table[header + 1 : header + 4]] == ["20", "40", "60"]
 
 
 def test_accuracy_equals_the_plain_reference_scorer(evaluated, run_folder):
@@ -110,8 +110,8 @@ def test_the_same_model_from_the_hub_and_a_revision_it_lacks(evaluated, run_fold
         assert done.returncode == 0, done.stderr[-3000:]
         (row,) = json.loads((tmp_path / "hub.json").read_text())["rows"]
         final = results["rows"][-1]
-        assert row["model"] == "alice/tiny" and row["step"] == 12
-        assert row["tokens_seen"] == 12 * TOKENS_PER_STEP  # from its trainer_state.json
+        assert row["model"] == "alice/tiny" and row["step"] == 60
+        assert row["tokens_seen"] == 60 * TOKENS_PER_STEP  # from its trainer_state.json
         assert row["minimal_pairs_accuracy"] == final["minimal_pairs_accuracy"]
         missing = run_module("recipes.evaluate", "--model", "alice/tiny@step999", *common,
                              cwd=tmp_path, env=env)  # fmt: skip
@@ -134,7 +134,7 @@ def test_bad_input_exits_2_with_one_message(evaluated, run_folder, tmp_path):
          f"{broken} line {len(PAIRS) + 1} has no `sentence_bad`"),
         (["--model", str(run_folder), "--minimal_pairs", str(empty)], "holds no pairs"),
         (["--model", str(no_weights), "--minimal_pairs", str(pairs)], "has no safetensors weights"),
-        (["--model", str(run_folder / "checkpoint-4"), "--all_checkpoints", "true"],
+        (["--model", str(run_folder / "checkpoint-20"), "--all_checkpoints", "true"],
          "has no checkpoint-N folders"),
     ]  # fmt: skip
     for args, says in cases:

@@ -49,7 +49,7 @@ def _model(kind, tok):
 def direct_pll(model, tok, sentence: str) -> float:
     """Salazar et al. written out: one forward pass per scored token."""
     ids = tok(sentence)["input_ids"]
-    special = set(tok.all_special_ids)
+    special = set(tok.all_special_ids) - {tok.unk_token_id}
     total = 0.0
     with torch.no_grad():
         for i, token in enumerate(ids):
@@ -83,6 +83,13 @@ def test_special_tokens_are_context_never_scored(tokenizer):
     ((ids, positions),) = encode_for_scoring(tokenizer, ["my lord </s> sir"])
     assert tokenizer.eos_token_id in [ids[i] for i in range(1, len(ids) - 1)]
     assert all(ids[i] not in tokenizer.all_special_ids for i in positions)
+
+
+def test_the_unknown_token_is_text_and_scored(train_wordpiece_tokenizer):
+    wordpiece = AutoTokenizer.from_pretrained(train_wordpiece_tokenizer(600))
+    ((ids, positions),) = encode_for_scoring(wordpiece, ["my lord \u2603 sir"])  # a snowman
+    assert wordpiece.unk_token_id in ids  # a character the vocabulary lacks
+    assert positions == list(range(1, len(ids) - 1))  # all but [CLS] and [SEP]
 
 
 def test_ties_count_wrong_and_groups_are_scored_apart():
