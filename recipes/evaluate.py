@@ -46,7 +46,8 @@ def parse_args(argv=None):
         "--model",
         nargs="+",
         required=True,
-        help="Models: folders (output_dir, checkpoint-N) or Hub ids, each with @revision if need be.",
+        help="Models: folders (output_dir, checkpoint-N) or Hub ids, each with @revision if "
+        "need be.",
     )
     add(
         "--all_checkpoints",
@@ -65,7 +66,8 @@ def parse_args(argv=None):
     add(
         "--output_file",
         type=Path,
-        help="Write the rows as JSON here; a checkpoint series' learning curve goes beside it (.png).",
+        help="Write the rows as JSON here; a checkpoint series' learning curve goes beside it "
+        "(.png).",
     )
     add(
         "--max_seq_length",

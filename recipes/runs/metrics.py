@@ -1,7 +1,8 @@
 """Every evaluation number of both recipes: masked-token accuracy and its most-frequent-token
 floor, perplexity, next-sentence accuracy, minimal-pair accuracy, classification accuracy/F1 and
-the majority-label baseline. Each is an `evaluate` module of this repository, recipes/evaluation/<name>/<name>.py,
-loaded by path (nothing from the Hub, so offline too); a user can `evaluate.load` the same path.
+the majority-label baseline. Each is an `evaluate` module of this repository,
+recipes/evaluation/<name>/<name>.py, loaded by path (nothing from the Hub, so offline too); a
+user can `evaluate.load` the same path.
 
 With the sparse head the model returns one logit row per masked token; with the stock head it
 returns (batch, seq, vocab). `preprocess_logits_for_metrics` reduces either to argmax ids

@@ -93,7 +93,7 @@ def file_texts(files: list[str], limit: int) -> tuple[list[str], str]:
     return texts, f"{', '.join(files)} ({len(texts)} passages)"
 
 
-# ---------------------------------------------------------------------------- who compares with whom
+# ------------------------------------------------------------------------ who compares with whom
 def tokenizer_id(tokenizer) -> str:
     """A short hash of the vocabulary (token -> id): models with the same one see the same
     tokens, so their per-token figures compare."""
