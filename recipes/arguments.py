@@ -149,6 +149,23 @@ class DataArguments(DataSourceArguments):
         },
     )
 
+    push_revisions: bool = field(
+        default=False,
+        metadata={
+            "help": "With push_to_hub: push the initial weights to the Hub branch `step0` and "
+            "every saved checkpoint to `step<N>` (save_steps sets how often), each loadable "
+            "with from_pretrained(hub_model_id, revision='step<N>'); uploads run in the "
+            "background and the run ends when the last one is done (recipes/runs/revisions.py)."
+        },
+    )
+    save_steps_log_spaced: bool = field(
+        default=False,
+        metadata={
+            "help": "Also save at steps 1, 2, 4, 8, ... below save_steps (Pythia's early "
+            "checkpoints: training changes fastest at the start), then every save_steps."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if not self.tokenizer_name_or_path:
@@ -617,6 +634,54 @@ class ComparisonArguments:
             raise UserError("`evaluations_per_run` must be >= 1.")
 
 
+@dataclass
+class PushArguments:
+    """`python -m recipes.push OUTPUT_DIR --hub_model_id user/name`: publish without training."""
+
+    help_section: ClassVar[str] = "outputs and the Hub"
+
+    output_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "What to publish (or the first argument): a finished run's output_dir, one "
+            "checkpoint-N folder in it, or a tokenizer_training output_dir."
+        },
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "The Hub repo, e.g. your-name/my-modernbert."}
+    )
+    language: str | None = field(
+        default=None,
+        metadata={"help": "ISO code(s) for the card, e.g. ru or en,fr; unset: the run's own."},
+    )
+    license: str | None = field(
+        default=None, metadata={"help": "The card's license id, e.g. mit; unset: the run's own."}
+    )
+    private: bool | None = field(
+        default=None,
+        metadata={"help": "Create the repo private (a repo that exists keeps its visibility)."},
+    )
+    revision: str = field(
+        default="main",
+        metadata={"help": "The branch to push to; created from main if it does not exist."},
+    )
+    commit_message: str | None = field(default=None, metadata={"help": "The commit's message."})
+    hub_token: str | None = field(
+        default=None,
+        metadata={"help": "A write token; better: `hf auth login` or HF_TOKEN. Never written."},
+    )
+
+    def __post_init__(self):
+        if not self.output_dir:
+            raise UserError(
+                "what to publish? `python -m recipes.push OUTPUT_DIR --hub_model_id user/name`."
+            )
+        if not self.hub_model_id:
+            raise UserError(
+                f"`hub_model_id` is not set: `python -m recipes.push {self.output_dir} --hub_model_id user/name`."
+            )
+
+
 # `--help` (recipes/help.py): sections in the order shown, and the fields each takes from
 # elsewhere: a recipe field named here leaves its dataclass's `help_section`; a TrainingArguments
 # field is shown only if named here (`--help-all` shows all of them).
@@ -658,6 +723,7 @@ HELP_SECTIONS = {
         "output_dir",
         "overwrite_output_dir",
         "save_steps",
+        "save_steps_log_spaced",
         "save_total_limit",
         "resume_from_checkpoint",
         "language",
@@ -666,5 +732,6 @@ HELP_SECTIONS = {
         "hub_model_id",
         "hub_private_repo",
         "hub_strategy",
+        "push_revisions",
     ],
 }

@@ -32,6 +32,7 @@ from recipes.models.fsdp import prepare_for_fsdp
 from recipes.models.starting_point import starting_defaults, starting_point
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
+from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import start_run
 from recipes.runs.throughput import ThroughputReport, report_model
 
@@ -57,6 +58,7 @@ def main(argv=None) -> dict:
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
@@ -121,7 +123,8 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
+        # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
+        callbacks=[ThroughputReport(), *revisions],
     )
 
     # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
