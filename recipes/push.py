@@ -9,7 +9,7 @@ A finished run of any recipe (model, tokenizer, results, plots, run_config.yaml 
 re-aimed at the Hub id with `--language`/`--license` if given), one checkpoint-N of a run, or a
 tokenizer folder. Hub access is checked before anything is written; the token is never written
 down. Pushing the same folder again sends nothing that did not change, and says so. The work is
-in recipes/runs/publish.py; every option is in `--help`.
+in recipes/publishing/; every option is in `--help`.
 """
 
 import contextlib
@@ -17,11 +17,11 @@ import io
 import os
 import sys
 
-from recipes.arguments import PushArguments
 from recipes.config import parse_config
 from recipes.errors import exit_on_user_error
 from recipes.help import HELP_FLAGS
-from recipes.runs.publish import publish
+from recipes.publishing.publish import publish
+from recipes.push_arguments import PushArguments
 
 
 @exit_on_user_error

@@ -34,8 +34,8 @@ from recipes.arguments import DataSourceArguments
 from recipes.config import parse_config
 from recipes.data.text import load_raw_datasets, text_batches
 from recipes.errors import UserError, exit_on_user_error
+from recipes.publishing.cards import TOKENIZER_ARGS, tokenizer_card
 from recipes.runs import hub
-from recipes.runs.publish import TOKENIZER_ARGS, tokenizer_card
 
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # the tutorial's order: <s>=0, <pad>=1
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # BERT's: [PAD]=0

@@ -25,8 +25,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from recipes.errors import UserError
+from recipes.run_folder import TRAINER_STATE, checkpoint_is_complete, checkpoints
 from recipes.runs import hub
-from recipes.runs.start import checkpoint_is_complete
 
 REVISIONS_FILE = "revisions"  # output_dir/revisions and the repo's main: a line per revision
 STAGING = "_revisions"  # `_*` is never pushed to main (hub.PUSH_IGNORE_PATTERNS)
@@ -138,8 +138,7 @@ class PushRevisions(TrainerCallback):
         if state.global_step == 0 and 0 not in pushed | waiting:
             self._stage_initial(model, processing_class)
         # a resumed run: checkpoints saved before the kill that were never staged
-        for path in sorted(self.out.glob("checkpoint-*")):
-            step = int(path.name.split("-")[-1])
+        for step, path in checkpoints(self.out):
             if step not in pushed | waiting and checkpoint_is_complete(path):
                 stage(path, self.out, step, _tokens_at(path))
         self.thread = threading.Thread(target=self._worker, name="push-revisions", daemon=True)
@@ -181,7 +180,7 @@ class PushRevisions(TrainerCallback):
 
 
 def _tokens_at(checkpoint: Path) -> int:
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    state = json.loads((checkpoint / TRAINER_STATE).read_text())
     return int(state.get("num_input_tokens_seen") or 0)
 
 

@@ -10,9 +10,10 @@ from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download
 from transformers import TrainerControl, TrainerState
 
 from recipes.errors import UserError
+from recipes.publishing.cards import run_card
+from recipes.publishing.publish import folder_kind
 from recipes.runs import revisions
 from recipes.runs.card import build_model_card, pretraining_sections
-from recipes.runs.publish import folder_kind, run_card
 
 GOOD = "hf_good_token_for_alice"
 

@@ -1,22 +1,18 @@
-"""Publish a folder after the fact (`python -m recipes.push`): a finished run of any recipe, one
-checkpoint-N of a run, or a tokenizer; no training. What the folder is decides its card: a run's
-own card, re-aimed at the Hub id (its usage snippet and title) with the language and license the
-command gives; a checkpoint's, written from its trainer_state.json and the run's run_config.yaml;
-a tokenizer's, from tokenizer_training_args.json. The card is written into the folder (README.md)
-and the folder pushed; files the repo already holds byte for byte are not sent again, and a push
-that changes nothing says so.
-"""
+"""The cards of what `python -m recipes.push` publishes: a finished run's own card, re-aimed at
+the Hub id (its usage snippet and title) with the language and license the command gives; a
+checkpoint's, written from its trainer_state.json and the run's run_config.yaml; a tokenizer's,
+from tokenizer_training_args.json (tokenizer_training/train_tokenizer.py writes it at the end of
+training, with the card)."""
 
 import json
 import re
 from pathlib import Path
 
-import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
 from recipes.arguments import DataArguments
-from recipes.errors import UserError
-from recipes.runs import hub, revisions
+from recipes.run_folder import TRAINER_STATE, read_run_config
+from recipes.runs import revisions
 from recipes.runs.card import (
     USER_METADATA,
     build_model_card,
@@ -25,7 +21,6 @@ from recipes.runs.card import (
     unset_fields,
 )
 from recipes.runs.metrics import perplexity
-from recipes.runs.start import FINISHED_MARKER, RUN_CONFIG, checkpoint_is_complete
 
 TOKENIZER_ARGS = "tokenizer_training_args.json"  # written by tokenizer_training/train_tokenizer.py
 CARD = "README.md"
@@ -34,44 +29,6 @@ ALGORITHMS = {"bytelevel-bpe": "byte-level BPE", "wordpiece": "WordPiece"}
 TASKS = {"ForMaskedLM": "fill-mask", "ForPreTraining": "fill-mask"}
 
 
-# --------------------------------------------------------------------------- what the folder is
-def folder_kind(folder: Path) -> str:
-    """'run', 'checkpoint' or 'tokenizer'; anything else is refused with what to do instead."""
-    what = "a recipe's output_dir, a checkpoint-N folder in it, or a tokenizer folder"
-    if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder: give {what}.")
-    has_model = (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
-    if (folder / FINISHED_MARKER).is_file():
-        if not has_model or not (folder / CARD).is_file():
-            raise UserError(
-                f"{folder} has {FINISHED_MARKER} but no model (config.json, *.safetensors) or "
-                f"no card ({CARD}): it is not a finished run of these recipes."
-            )
-        return "run"
-    if (folder / "trainer_state.json").exists() or re.fullmatch(r"checkpoint-\d+", folder.name):
-        if not (checkpoint_is_complete(folder) and has_model):
-            raise UserError(
-                f"{folder} is an incomplete checkpoint (no readable trainer_state.json, "
-                "config.json or *.safetensors: the run stopped while writing it); publish an "
-                "older checkpoint-N."
-            )
-        return "checkpoint"
-    if (folder / "tokenizer.json").is_file() and not (folder / "config.json").exists():
-        return "tokenizer"
-    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: p.stat().st_mtime)
-    if checkpoints:
-        raise UserError(
-            f"{folder} holds no finished model: its run has not finished (no "
-            f"{FINISHED_MARKER}). Rerun its command to resume it, or publish a checkpoint: "
-            f"python -m recipes.push {checkpoints[-1]} --hub_model_id ..."
-        )
-    raise UserError(
-        f"{folder} holds no finished model, checkpoint or tokenizer (no {FINISHED_MARKER}, "
-        f"trainer_state.json or tokenizer.json): give {what}."
-    )
-
-
-# --------------------------------------------------------------------------- cards
 def run_card(folder: Path, repo_id: str, language=None, license=None) -> ModelCard:
     """The run's own card, aimed at `repo_id`: the title, every snippet that loaded the model
     from where the card used to point, and the revisions pushed since."""
@@ -105,9 +62,9 @@ def _metadata(data: ModelCardData, language, license) -> tuple:
 def checkpoint_card(folder: Path, repo_id: str, language=None, license=None) -> ModelCard:
     """A card for checkpoint-N: its step, tokens seen, last held-out numbers, and the run's
     data, language and license as its run_config.yaml records them."""
-    state = json.loads((folder / "trainer_state.json").read_text())
+    state = json.loads((folder / TRAINER_STATE).read_text())
     config = json.loads((folder / "config.json").read_text())
-    recorded = _recorded(folder.parent / RUN_CONFIG)
+    recorded = read_run_config(folder.parent)
     language, license = _metadata(
         ModelCardData(
             language=recorded.get("language"),
@@ -154,14 +111,6 @@ def checkpoint_card(folder: Path, repo_id: str, language=None, license=None) -> 
     )
     parts["summary"] = f"{what}. " + parts["summary"]
     return build_model_card(repo_id=repo_id, **parts, hyperparameters=hyper)
-
-
-def _recorded(path: Path) -> dict:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _parent_widget(run: Path) -> str | None:
@@ -235,42 +184,3 @@ def tokenizer_card(folder: Path, repo_id: str, language=None, license=None) -> M
         "--train_files my.txt`.",
     ]
     return ModelCard(f"---\n{data_card.to_yaml()}\n---\n\n" + "\n\n".join(body) + "\n")
-
-
-CARDS = {"run": run_card, "checkpoint": checkpoint_card, "tokenizer": tokenizer_card}
-
-
-# --------------------------------------------------------------------------- publish
-def publish(
-    folder: str | Path,
-    hub_model_id: str,
-    *,
-    language: str | None = None,
-    license: str | None = None,
-    private: bool | None = None,
-    revision: str = "main",
-    commit_message: str | None = None,
-) -> str:
-    """Check the folder, then Hub access; push revisions a run left unpushed; write the card;
-    push. Returns the commit URL."""
-    folder = Path(folder)
-    kind = folder_kind(folder)  # a folder that cannot be published fails before any network
-    repo_id = hub.check_hub_access(hub_model_id, private=private)
-    if kind == "run":
-        for staged in revisions.staged(folder):
-            print(f"pushed revision {revisions.push_staged(staged, folder, repo_id)}")
-    text = str(CARDS[kind](folder, repo_id, language, license))
-    card = folder / CARD
-    if not card.is_file() or card.read_text(encoding="utf-8") != text:
-        card.write_text(text, encoding="utf-8")
-    allow = revisions.REVISION_PATTERNS + [CARD] if kind == "checkpoint" else None
-    url, changed = hub.upload(
-        folder, repo_id, revision=revision, allow_patterns=allow,
-        commit_message=commit_message or f"Publish {folder.name} ({kind}) with recipes.push",
-    )  # fmt: skip
-    where = f"{repo_id}" + (f" (revision {revision})" if revision != "main" else "")
-    if changed:
-        print(f"Pushed the {kind} in {folder} to {url}")
-    else:
-        print(f"nothing changed since the last push: {where} already holds {folder} ({url})")
-    return url
