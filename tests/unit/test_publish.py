@@ -126,3 +126,17 @@ def test_push_revisions_needs_push_to_hub():
     training = SimpleNamespace(push_to_hub=True, hub_model_id="alice/x", output_dir="out")
     [callback] = revisions.revision_callbacks(data, training)
     assert isinstance(callback, revisions.PushRevisions)
+
+
+def test_a_fine_tuned_classifier_card_is_re_aimed_too(tmp_path):
+    folder = tmp_path / "outputs" / "my-classifier"
+    folder.mkdir(parents=True)
+    build_model_card(
+        repo_id=str(folder), metadata={"pipeline_tag": "text-classification", "license": "mit"},
+        summary="A text classifier with labels comedy, tragedy.", sections=[],
+        hyperparameters={"seeds": "1"}, usage_input='"..."', usage_note="a pair: ...",
+    ).save(folder / "README.md")  # fmt: skip
+    card = run_card(folder, "alice/clf", language="en")
+    assert 'text_classification = pipeline("text-classification", model="alice/clf")' in card.text
+    assert str(folder) not in card.text
+    assert card.data.language == "en" and card.data.license == "mit"
