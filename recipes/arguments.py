@@ -167,6 +167,22 @@ class DataArguments(OutputFolderArguments, DataSourceArguments):
         },
     )
 
+    push_revisions: bool = field(
+        default=False,
+        metadata={
+            "help": "With push_to_hub: push the initial weights to the Hub branch `step0` and "
+            "every saved checkpoint to `step<N>`, each loadable with "
+            "from_pretrained(hub_model_id, revision='step<N>'); uploads run in the background."
+        },
+    )
+    save_steps_log_spaced: bool = field(
+        default=False,
+        metadata={
+            "help": "Also save at steps 1, 2, 4, 8, ... below save_steps (Pythia's early "
+            "checkpoints: training changes fastest at the start), then every save_steps."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if not self.tokenizer_name_or_path:

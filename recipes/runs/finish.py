@@ -26,6 +26,7 @@ from recipes.runs.card import (
     unset_fields,
 )
 from recipes.runs.metrics import add_perplexity, perplexity, score_minimal_pairs
+from recipes.runs.revisions import read_revisions
 
 LOSS_CURVE = "loss_curve.png"
 
@@ -103,10 +104,12 @@ def finish_run(
     written = {name: plot(out / name) for name, plot in plots.items()}
     trainer.state.save_to_json(str(out / "trainer_state.json"))
     model_card = build_model_card(
-        repo_id=args.hub_model_id or out.name,
+        # the usage snippet loads from where the model is: the Hub repo, else this folder
+        repo_id=args.hub_model_id if args.push_to_hub else str(out),
         **card,
         loss_curve_file=LOSS_CURVE if written.get(LOSS_CURVE) else None,
         run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
+        revisions=read_revisions(out),
     )
     model_card.save(out / "README.md")
     (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
