@@ -71,11 +71,6 @@ class ClassificationDataArguments(DataSourceArguments):
         },
     )
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.streaming:
-            raise UserError("`streaming` is for pretraining corpora; fine-tuning data is loaded.")
-
 
 @dataclass
 class FinetuneModelArguments:
@@ -155,6 +150,17 @@ FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
     "save_total_limit": 1,
 }
 
+# Fields fine-tuning does not take: refused by the parse (recipes/config.py), left out of --help.
+FINETUNE_REFUSED = {
+    "streaming": "streaming is for pretraining corpora; fine-tuning data is loaded whole",
+    "eval_steps": "each run evaluates `evaluations_per_run` times, evenly spaced over its own "
+    "length (runs differ in length): set evaluations_per_run instead",
+    "save_steps": "each run saves where it evaluates (`evaluations_per_run` times) and keeps the "
+    "best checkpoint: set evaluations_per_run instead",
+    "resume_from_checkpoint": "fine-tuning runs are not resumed from checkpoints; rerunning the "
+    "same command skips the runs a killed command finished (output_dir/_runs)",
+}
+
 
 @dataclass
 class ComparisonArguments:
@@ -197,7 +203,9 @@ class ComparisonArguments:
         default=5,
         metadata={
             "help": "Evaluate each run on the validation split this many times, evenly spaced, "
-            "and keep the best checkpoint (load_best_model_at_end); it is then tested once."
+            "and keep the best checkpoint (load_best_model_at_end); it is then tested once. It "
+            "sets each run's eval_steps and save_steps (its steps / this), which are not set "
+            "here."
         },
     )
     min_train_steps: int = field(

@@ -26,7 +26,7 @@ from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
-from recipes.runs.start import start_run
+from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
 from recipes.shape_arguments import checkpoint_shape_arguments, shape_arguments
@@ -119,6 +119,9 @@ def main(argv=None) -> dict:
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
     )
+
+    # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
+    record_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading

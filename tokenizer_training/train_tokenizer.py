@@ -33,6 +33,7 @@ from recipes.arguments import DataSourceArguments
 from recipes.config import parse_config
 from recipes.data.text import load_raw_datasets, text_batches
 from recipes.errors import UserError, exit_on_user_error
+from recipes.run_folder import require_output_folder
 from recipes.runs import hub
 
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # the tutorial's order: <s>=0, <pad>=1
@@ -139,6 +140,7 @@ def wrap_for_transformers(tok: Tokenizer, args: TokenizerArguments):
 
 def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
     """Train, save to args.output_dir and return the transformers tokenizer."""
+    require_output_folder(args.output_dir)  # not after training: mkdir would fail then
     if args.push_to_hub:  # fail in seconds, not after training
         args.hub_model_id = hub.check_hub_access(args.hub_model_id)
     raw = load_raw_datasets(data_args, split_validation=False)["train"]
