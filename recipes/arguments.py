@@ -76,7 +76,22 @@ class DataSourceArguments:
 
 
 @dataclass
-class DataArguments(DataSourceArguments):
+class OutputFolderArguments:
+    """What a training recipe may do to its output_dir (TrainingArguments' own
+    overwrite_output_dir is gone in transformers 5)."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train even if output_dir already holds a finished model. Fine-tuning also "
+            "forgets the runs a killed command finished (output_dir/_runs), which a rerun would "
+            "otherwise skip."
+        },
+    )
+
+
+@dataclass
+class DataArguments(OutputFolderArguments, DataSourceArguments):
     """Data and tokenization for masked-LM pretraining (run_mlm.py's names)."""
 
     tokenizer_name_or_path: str | None = field(
@@ -127,10 +142,6 @@ class DataArguments(DataSourceArguments):
     )
     preprocessing_num_workers: int | None = field(
         default=None, metadata={"help": "Processes for tokenization; unset: all cores."}
-    )
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={"help": "Train even if output_dir already holds a finished model."},
     )
     # The card's description of the data: a YAML's values go with its own data, so they are
     # dropped when train_files or dataset_name comes from the command line (config.py).
@@ -194,7 +205,10 @@ TRAINING_DEFAULTS = {
 
 
 @dataclass
-class ContinueArguments:
+class PretrainingModelArguments:
+    """What both pretraining recipes ask of the model: where it starts (from scratch, or a
+    checkpoint to continue, its vocabulary extended), the sparse head and the attention kernel."""
+
     help_section: ClassVar[str] = "model"
 
     model_name_or_path: str | None = field(
@@ -221,6 +235,22 @@ class ContinueArguments:
         default=1000,
         metadata={"help": "At most this many tokens are added by add_tokens_from."},
     )
+    sparse_mlm_head: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the LM head only at masked positions during training (same loss and "
+            "gradients, a fraction of the work); the saved model is the stock *ForMaskedLM "
+            "(BERT: *ForPreTraining)."
+        },
+    )
+    attn_implementation: str = field(
+        default="auto",
+        metadata={
+            "help": "Attention kernel. auto: flash_attention_2 on a CUDA GPU in bf16 where "
+            "flash-attn is installed, else sdpa (BERT's `model_impl: scratch` always uses sdpa).",
+            "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
+        },
+    )
 
     def __post_init__(self):
         if self.add_tokens_from and not self.model_name_or_path:
@@ -233,37 +263,22 @@ class ContinueArguments:
 
 
 @dataclass
-class ModelArguments(ContinueArguments):
+class ModelArguments(PretrainingModelArguments):
     model_type: str = field(
         default="modernbert",
         metadata={
             "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
-            "positions; learns about twice as much per CPU-minute here, README) or 'roberta' "
+            "positions; docs/measurements.md compares it with the others) or 'roberta' "
             "(the tutorial's). "
             "Its config fields (hidden_size, ...) can then be set too. With "
             "model_name_or_path, the checkpoint's own.",
             "choices": MLM_FAMILIES,
         },
     )
-    sparse_mlm_head: bool = field(
-        default=True,
-        metadata={
-            "help": "Run the LM head only at masked positions during training (same loss and "
-            "gradients, a fraction of the work); the saved model is the stock *ForMaskedLM."
-        },
-    )
-    attn_implementation: str = field(
-        default="auto",
-        metadata={
-            "help": "Attention kernel. auto: flash_attention_2 on a CUDA GPU in bf16 where "
-            "flash-attn is installed, else sdpa.",
-            "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
-        },
-    )
 
 
 @dataclass
-class BertArguments(ContinueArguments):
+class BertArguments(PretrainingModelArguments):
     model_impl: str = field(
         default="transformers",
         metadata={
@@ -309,27 +324,13 @@ class BertArguments(ContinueArguments):
             "choices": ["documents", "document_ends"],
         },
     )
-    sparse_mlm_head: bool = field(
-        default=True,
-        metadata={
-            "help": "Run the MLM head only at masked positions during training (same loss and "
-            "gradients, a fraction of the work); the saved model is a stock BertForPreTraining."
-        },
-    )
-    attn_implementation: str = field(
-        default="sdpa",
-        metadata={
-            "help": "Attention kernel (model_impl: transformers; scratch always uses SDPA).",
-            "choices": ["sdpa", "eager", "flash_attention_2"],
-        },
-    )
 
     def __post_init__(self):
         if not 0.0 <= self.short_seq_prob <= 1.0:
             raise UserError(f"`short_seq_prob` must be in [0, 1], got {self.short_seq_prob}.")
         if self.dupe_factor < 1:
             raise UserError(f"`dupe_factor` must be at least 1, got {self.dupe_factor}.")
-        if self.model_impl == "scratch" and self.attn_implementation != "sdpa":
+        if self.model_impl == "scratch" and self.attn_implementation not in ("auto", "sdpa"):
             raise UserError("`model_impl: scratch` always uses SDPA: drop `attn_implementation`.")
         if self.model_impl == "scratch" and self.model_name_or_path:
             raise UserError("continue a checkpoint with `model_impl: transformers`.")

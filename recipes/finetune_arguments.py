@@ -4,12 +4,12 @@ the training defaults where they differ from pretraining's."""
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from recipes.arguments import TRAINING_DEFAULTS, DataSourceArguments
+from recipes.arguments import TRAINING_DEFAULTS, DataSourceArguments, OutputFolderArguments
 from recipes.errors import UserError
 
 
 @dataclass
-class ClassificationDataArguments(DataSourceArguments):
+class ClassificationDataArguments(OutputFolderArguments, DataSourceArguments):
     """Data for fine-tuning; `text_column` (inherited) holds the (first) text."""
 
     text_pair_column: str | None = field(
@@ -63,13 +63,6 @@ class ClassificationDataArguments(DataSourceArguments):
         default=None, metadata={"help": "Validate and test on the first N examples of each."}
     )
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={
-            "help": "Train even if output_dir holds a finished model; also forgets the runs a "
-            "killed command finished (output_dir/_runs), which a rerun would otherwise skip."
-        },
-    )
 
 
 @dataclass
@@ -119,8 +112,8 @@ class FinetuneModelArguments:
         metadata={
             "help": "Keep the pretrained token embeddings as pretraining left them (the "
             "random-init control always trains its own): a word that the few labelled examples "
-            "never contain keeps its place next to the words they do. Measured on an unseen "
-            "task, 256 labels: +0.04 test accuracy on a CPU-pretrained checkpoint (README)."
+            "never contain keeps its place next to the words they do (docs/measurements.md, "
+            "Frozen token embeddings)."
         },
     )
     attn_implementation: str = field(
@@ -138,7 +131,7 @@ class FinetuneModelArguments:
 
 # Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
 # weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
-# Evaluation and saving follow `evaluations_per_run` (recipes/comparison.py), by steps.
+# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
 FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
     "output_dir": "outputs/classifier",
     "learning_rate": 1e-4,

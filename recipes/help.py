@@ -102,8 +102,8 @@ def format_help(
     sections = _sections(dataclass_types, every, set(hidden))
     shown = _Defaults(values, origins, recorded, field_defaults)
     out = argparse.ArgumentParser(
-        prog=_module(),
-        usage=f"python -m {_module()} [--config FILE.yaml] [--FIELD VALUE ...]",
+        prog=running_module(),
+        usage=f"python -m {running_module()} [--config FILE.yaml] [--FIELD VALUE ...]",
         description=_wrap(_intro(parser, values, field_defaults, training, every)),
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(
             prog, max_help_position=34, width=WIDTH
@@ -268,7 +268,8 @@ def _wrap(text: str) -> str:
     )
 
 
-def _module() -> str:
+def running_module() -> str:
+    """The module `python -m` runs (for the commands we print), e.g. recipes.pretrain_bert."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
     name = getattr(spec, "name", "") or ""
     return name if name.startswith(("recipes.", "tokenizer_training.")) else "recipes.<recipe>"

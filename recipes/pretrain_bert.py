@@ -21,7 +21,7 @@ from recipes.errors import exit_on_user_error
 from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
@@ -138,13 +138,18 @@ def main(argv=None) -> dict:
     # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
     record_run(training_args, data_args.overwrite_output_dir)
 
-    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with pretrain_mlm) ----
+    # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
+    if start.checkpoint:  # continued pretraining: the base's held-out numbers, to compare
+        evaluate_before(trainer, resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+
+    # ---- Evaluate, save, card, push (recipes/runs/finish.py, shared with pretrain_mlm) ------
     # eval_loss is MLM + NSP; perplexity comes from the MLM part alone (mlm_loss).
     held_out = documents["validation"].take(50)
     held_out = [ex.get("document") or "\n".join(ex["sentences"]) for ex in held_out]
-    return train_evaluate_finish(
+    return finish_pretraining(
         trainer,
-        resume_from=resume_from,
+        train_result,
         base_model=start.checkpoint,
         family=start.family,
         data_args=data_args,

@@ -24,7 +24,7 @@ from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
@@ -123,13 +123,18 @@ def main(argv=None) -> dict:
     # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
     record_run(training_args, data_args.overwrite_output_dir)
 
-    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
+    # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
         track_stream_position(trainer, resume_from)
+    if start.checkpoint:  # continued pretraining: the base's held-out numbers, to compare
+        evaluate_before(trainer, resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+
+    # ---- Evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) --------------
     held_out = [example["text"] for example in raw["validation"].take(50)]
-    return train_evaluate_finish(
+    return finish_pretraining(
         trainer,
-        resume_from=resume_from,
+        train_result,
         base_model=start.checkpoint,
         family=start.family,
         data_args=data_args,

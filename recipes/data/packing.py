@@ -59,7 +59,7 @@ def pack_texts(batch, tokenizer, block_size: int, special_ids: list[int]):
 
 def _token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     """`tokenizer(texts)["input_ids"]`, from the `tokenizers` backend's encode_batch_fast,
-    which skips the character offsets packing never uses: ~20% less CPU time per batch. Texts
+    which skips the character offsets packing never uses. Texts
     longer than `model_max_length` are expected (packing cuts them into blocks): no warning."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:  # a Python tokenizer has no backend
@@ -87,7 +87,7 @@ def tokenize_lines(batch, tokenizer, max_seq_length: int):
 
 
 # Text below which one process tokenizes faster than a pool: it already encodes on every core
-# (the tokenizers library's own threads) and starting workers costs ~1-3 s (2 cores, measured).
+# (the tokenizers library's own threads), and starting workers costs seconds (benchmarks/README.md).
 PARALLEL_TOKENIZING_BYTES = 16 << 20
 
 

@@ -191,8 +191,9 @@ def _drop_undecodable(ds, split: str):
 
 # ---- Holding data out ----------------------------------------------------------------------
 def hold_out(train, size: int, seed: int | None = None, group_column: str | None = None):
-    """(rest, held out): the one rule every recipe holds `size` examples out of its training
-    data by, when no held-out data is named.
+    """(rest, held out): the rule every recipe holds `size` rows (passages, documents, labelled
+    examples) out of its training data by, when no held-out data is named. (BERT can hold out
+    the end of every document instead: recipes/data/nsp.py `hold_out_document_ends`.)
 
     - a stream (no len()): its first `size` examples;
     - no `seed` (pretraining text): the first `size` rows, as run_mlm.py's `train[:5%]`:

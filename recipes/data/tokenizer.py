@@ -47,8 +47,11 @@ def read_tokenizer(path: str, where: str, hint: str = ""):
             raise not_found_anywhere(value or path, field, reason, hint) from None
         raise UserError(f"could not load a tokenizer from `{where}`: {reason}") from None
     if tokenizer.pad_token is None:
+        # A bare tokenizer.json lacks both; naming both saves the user a second failed run.
+        missing = "no pad token" if tokenizer.mask_token else "no mask token and no pad token"
         raise UserError(
-            f"the tokenizer of `{where}` has no pad token; set `pad_token` and save it."
+            f"the tokenizer of `{where}` has {missing}; save it with tokenizer_training (it records "
+            "its special tokens in tokenizer_config.json) or set them when saving."
         )
     return tokenizer
 

@@ -2,8 +2,8 @@
 learning rates, run one after the other; the summary (mean, spread, standard error of the
 difference), its tables and its one-line verdict.
 
-One fine-tuning run says little: on a few thousand examples two seeds of the same run differ by
-0.01-0.03 accuracy, as much as the gap people read as "pretraining helped". So the comparison is
+One fine-tuning run says little: two seeds of the same run can differ as much as the gap people
+read as "pretraining helped" (docs/measurements.md, "Does pretraining pay off?"). So the comparison is
 a grid of runs, each side's learning rate picked on the validation split, reported on the test
 split. A grid can take hours, so each finished run is kept in output_dir/_runs/<run>/ and the
 same command, killed and started again, skips it (training.py `save_finished_run`).

@@ -1,6 +1,6 @@
-"""The end of every run. Pretraining: `train_evaluate_finish` trains, evaluates the final weights
-once on the held-out split, prints the verdict and hands over to `finish_pretraining_run`;
-fine-tuning ends in `finish_classification_run`. Both end in `finish_run`, the one writer: the
+"""The end of every run. Pretraining: after the recipe's `trainer.train()`, `finish_pretraining`
+evaluates the final weights once on the held-out split, prints the verdict and hands over to
+`finish_pretraining_run`; fine-tuning ends in recipes/finetune/finish.py. Both end in `finish_run`, the one writer: the
 model, the plots, the card, trainer_state.json and all_results.json (last: the run is finished),
 the push, and the closing lines that say where the model is and what to run next.
 """
@@ -125,10 +125,10 @@ def finish_run(
 
 
 # ------------------------------------------------------------------------------ pretraining
-def train_evaluate_finish(
+def finish_pretraining(
     trainer,
+    train_result,
     *,
-    resume_from: str | None,
     base_model: str | None,
     family: str,
     data_args,
@@ -136,19 +136,16 @@ def train_evaluate_finish(
     metrics: dict | None = None,
     mlm_loss_key: str = "loss",
 ) -> dict:
-    """Train `trainer` (resuming from `resume_from`), evaluate, print, save; the run's metrics.
+    """After `trainer.train()` (its `train_result`): evaluate, print, save; the run's metrics.
 
     base_model: the checkpoint the model starts from (continued pretraining; None: from
-        scratch): its weights are evaluated first, so the gain is a number (`eval_before_*`,
-        `perplexity_before`), and the card names it.
+        scratch): the card names it, and its numbers before training (evaluate_before) are
+        set beside the final ones.
     metrics: extra numbers the recipe measured before training (e.g. BERT's padding share).
     mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
         "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
     held_out_texts: validation passages; one becomes the card's fill-mask widget example.
     """
-    if base_model:
-        evaluate_before(trainer, resume_from)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics) | (metrics or {})
     # transformers' PrinterCallback (the progress output without tqdm) pops it from the dict
     metrics.setdefault("total_flos", trainer.state.total_flos)

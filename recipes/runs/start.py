@@ -10,7 +10,6 @@ import functools
 import importlib.util
 import io
 import os
-import sys
 from pathlib import Path
 
 import yaml
@@ -18,6 +17,7 @@ from transformers import set_seed
 
 from recipes.config import is_secret
 from recipes.errors import UserError, on_interrupt
+from recipes.help import running_module
 from recipes.precision import warn_if_slow_bf16
 from recipes.run_folder import (
     FINISHED_MARKER,
@@ -140,12 +140,6 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     return chosen
 
 
-def _running_recipe() -> str:
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
-    name = getattr(spec, "name", "") or ""
-    return name if name.startswith("recipes.") else "recipes.<recipe>"
-
-
 def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     """Write output_dir/run_config.yaml from `training_args.run_settings` (recipes/config.py:
     {"values": what differs from the defaults, "origins": where each came from}), so that
@@ -156,7 +150,7 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
         return None
     values, origins = settings.get("values", {}), settings.get("origins", {})
     out = Path(training_args.output_dir)
-    recipe = recipe or _running_recipe()
+    recipe = recipe or running_module()
     dropped = sorted(k for k in values if is_secret(k))
     lines = [
         "# Every setting of this run that differs from the defaults; the comment after each says",

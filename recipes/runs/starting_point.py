@@ -73,7 +73,7 @@ def starting_point(
     """The family, the tokenizer and the model-to-be of a pretraining run, checked before any
     data is read.
 
-    model_args: the recipe's ContinueArguments (model_name_or_path, add_tokens_from, ...) with
+    model_args: the recipe's PretrainingModelArguments (model_name_or_path, add_tokens_from, ...) with
         `sparse_mlm_head`.
     family: the family to build from scratch, one of the recipe's `families` (None: the
         first); `family_asked`: the user set it, so a checkpoint of another is an error.
