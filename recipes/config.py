@@ -158,8 +158,9 @@ def parse_config(
     push string defaults through its type converters); command-line values are converted by
     the argparse types HfArgumentParser derives from the field annotations. `--help` prints
     what this very command would run with (recipes/help.py) and exits. `refused`: {field: why}
-    for fields of the dataclasses that this recipe does not take: set to anything but their
-    default they stop the parse with the reason, and --help leaves them out.
+    for fields of the dataclasses that this recipe does not take: given any value but false or
+    null (even their default: it would be silently ignored) they stop the parse with the
+    reason, and --help leaves them out.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(dataclass_types, allow_abbrev=False)
@@ -212,8 +213,11 @@ def parse_config(
             )
         )
         raise SystemExit(0)
-    for key, why in (refused or {}).items():
-        if key in values and values[key] != (defaults or {}).get(key, field_defaults.get(key)):
+    for key, why in (refused or {}).items():  # given, and asking for something: `false` does not
+        if origins.get(key, "recipe default") != "recipe default" and values[key] not in (
+            False,
+            None,
+        ):
             where = {"command line": "the command line"}.get(origins[key], origins[key])
             raise UserError(f"`{key}: {show(values[key])}` ({where}): {why}.")
     try:
@@ -223,21 +227,20 @@ def parse_config(
     except TypeError as err:
         raise UserError(f"invalid config value: {err}") from None
     report = _describe_settings(parsed, values, origins, dropped)
-    training = [args for args in parsed if isinstance(args, TrainingArguments)]
-    for args in training:
-        _check_launch(args)
-        # read by recipes/runs/start.py (run_config.yaml) and the card
-        args.precision_reason = (
-            precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
-        )
-        args.run_settings = {"values": recorded_values(values, origins), "origins": origins}
-        # printed by recipes/runs/start.py record_run once the recipe's own checks passed, so
-        # an error about the tokenizer or the data is not found below ~35 lines of settings
-        args.settings_report = (
-            f"{report}\nprecision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})"
-        )
-    if not training and os.environ.get("RANK", "0") == "0":
-        print(report)
+    for args in parsed:
+        if isinstance(args, TrainingArguments):
+            _check_launch(args)
+            # read by recipes/runs/start.py (run_config.yaml) and the card
+            args.precision_reason = (
+                precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
+            )
+            args.run_settings = {"values": recorded_values(values, origins), "origins": origins}
+            report += f"\nprecision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})"
+    for args in parsed:
+        # printed by the command once its own checks passed (recipes/runs/start.py record_run,
+        # the tokenizer trainer): an error about the tokenizer or the data is then the last
+        # line, not found below ~35 lines of settings
+        args.settings_report = report
     return list(parsed)
 
 

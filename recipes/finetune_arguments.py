@@ -129,21 +129,8 @@ class FinetuneModelArguments:
             )
 
 
-# Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
-# weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
-# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
-FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
-    "output_dir": "outputs/classifier",
-    "learning_rate": 1e-4,
-    "weight_decay": 0.1,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 64,
-    "logging_steps": 10,
-    "save_total_limit": 1,
-}
-
 # Fields fine-tuning does not take: refused by the parse (recipes/config.py), left out of --help.
+# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
 FINETUNE_REFUSED = {
     "streaming": "streaming is for pretraining corpora; fine-tuning data is loaded whole",
     "eval_steps": "each run evaluates `evaluations_per_run` times, evenly spaced over its own "
@@ -152,6 +139,19 @@ FINETUNE_REFUSED = {
     "best checkpoint: set evaluations_per_run instead",
     "resume_from_checkpoint": "fine-tuning runs are not resumed from checkpoints; rerunning the "
     "same command skips the runs a killed command finished (output_dir/_runs)",
+}
+
+# Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
+# weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
+FINETUNE_DEFAULTS = {k: v for k, v in TRAINING_DEFAULTS.items() if k not in FINETUNE_REFUSED} | {
+    "output_dir": "outputs/classifier",
+    "learning_rate": 1e-4,
+    "weight_decay": 0.1,
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 64,
+    "logging_steps": 10,
+    "save_total_limit": 1,
 }
 
 

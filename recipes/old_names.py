@@ -27,8 +27,6 @@ RUN_MLM_EQUIVALENTS = {
     "them)",
     "config_name": "the model config is built from model_type and the model keys "
     "(`--hidden_size 256`, ...), or read from model_name_or_path's checkpoint",
-    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
-    "`--line_by_line true` keeps one example per line, padded to a multiple of 8",
     "max_train_samples": "pretraining stops after `--max_steps N` optimizer steps (or train on "
     "fewer train_files)",
     "max_eval_samples": "the held-out share is `--validation_split_percentage` (or give "
@@ -54,6 +52,9 @@ RUN_MLM_NOOPS = {
     "overwrite_cache": "the tokenized data is cached under a fingerprint of the files, the "
     "tokenizer and the settings, so any change re-tokenizes by itself (to start afresh, delete "
     "the datasets cache: HF_DATASETS_CACHE, by default ~/.cache/huggingface/datasets)",
+    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
+    "`--line_by_line true` keeps one example per line, each batch padded to its longest line "
+    "(a multiple of 8), which trains the same as padding every line to max_seq_length",
 }
 NOOP_REFUSED = {
     ("do_train", False): "the recipes exist to train; to only evaluate a model, fine-tune it "

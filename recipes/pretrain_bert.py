@@ -36,6 +36,8 @@ REFUSED = {
     "streaming": "NSP draws random sentences from any document, so it needs the whole corpus at "
     "hand: drop `streaming` (pretrain_mlm streams)",
     "line_by_line": "NSP examples are sentence pairs: drop `line_by_line`",
+    "streaming_validation_examples": "it holds out part of a stream, and NSP does not stream: "
+    "`validation_split_percentage` or `validation_files` hold out here",
 }
 
 

@@ -71,13 +71,21 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+# The folders this project's commands write and read (`make data`, the README's output_dirs),
+# git-ignored: a fresh clone has neither, yet `outputs/my-tokenizer` there is a folder not made
+# yet, not a Hub repository of a user called "outputs".
+PROJECT_FOLDERS = ("outputs", "data")
+
+
 def looks_local(path: str) -> bool:
-    """A path that can only be local: absolute, relative with `.`/`~`, more than one `/`, or
-    whose first part exists here (`outputs/tiny` where outputs/ does)."""
+    """A path that can only be local: absolute, relative with `.`/`~`, more than one `/`, under
+    PROJECT_FOLDERS, or whose first part exists here (`tiny/model` where tiny/ does)."""
+    first = path.split("/", 1)[0]
     return (
         path.startswith((".", "/", "~"))
         or path.count("/") > 1
-        or os.path.exists(path.split("/", 1)[0])
+        or ("/" in path and first in PROJECT_FOLDERS)
+        or os.path.exists(first)
     )
 
 

@@ -144,6 +144,8 @@ def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
     if args.push_to_hub:  # fail in seconds, not after training
         args.hub_model_id = hub.check_hub_access(args.hub_model_id)
     raw = load_raw_datasets(data_args, split_validation=False)["train"]
+    if getattr(args, "settings_report", None):  # recipes/config.py: once the checks passed
+        print(args.settings_report)
     length = None if data_args.streaming else len(raw)
     if args.max_texts is not None and length is not None:
         length = min(length, args.max_texts)
