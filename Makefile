@@ -99,7 +99,7 @@ demo-payoff: install
 test: install
 	$(PY) -m pytest -q
 
-# The quick lane (under a minute): everything but the tests that train in real processes.
+# The quick lane: everything but the tests that train in real processes (docs/measurements.md).
 .PHONY: test-fast
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -31,14 +31,16 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.utils import logging as transformers_logging
 
 from recipes.errors import UserError
-from recipes.help import HELP_FLAGS, format_help
+from recipes.help import HELP_FLAGS, format_help, show
 from recipes.models.families import DERIVED
 from recipes.old_names import (
     CHOICE_HINTS,
     DO_FLAGS,
+    NOOP_REFUSED,
     RENAMED_KEYS,
     RUN_MLM_ALIASES,
     RUN_MLM_EQUIVALENTS,
+    RUN_MLM_NOOPS,
 )
 from recipes.precision import resolve_bf16
 
@@ -95,6 +97,18 @@ def _run_mlm_name(key: str, known: list[str], where: str) -> str:
     return ours
 
 
+def _noop(key: str, value, where: str) -> None:
+    """run_mlm.py's `do_train`, `do_eval`, `overwrite_cache`: a note, or the reason a value
+    that asks for something else is refused."""
+    if isinstance(value, str):
+        value = value.strip().lower() not in ("false", "no", "n", "f", "0")
+    if (key, bool(value)) in NOOP_REFUSED:
+        why = NOOP_REFUSED[key, bool(value)]
+        raise UserError(f"`{key}: {str(bool(value)).lower()}` ({where}): {why}.")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"`{key}` ({where}) is run_mlm.py's, not needed: {RUN_MLM_NOOPS[key]}")
+
+
 def _choice_hint(key: str, value, where: str) -> None:
     hint = CHOICE_HINTS.get((key, str(value)))
     if hint:
@@ -114,6 +128,12 @@ def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[lis
             out.append(token)
             continue
         name = _run_mlm_name(given, known, "the command line")
+        if name in RUN_MLM_NOOPS:  # a bare `--do_train`, or followed by its value
+            following = value if eq else "true"
+            if not eq and i < len(argv) and not argv[i].startswith("--"):
+                following, i = argv[i], i + 1
+            _noop(name, following, "the command line")
+            continue
         _check_key(name, known, "the command line")
         if spelled.setdefault(name, given) != given:
             raise UserError(f"`--{given}` and `--{spelled[name]}` both set `{name}`: give one.")
@@ -129,13 +149,18 @@ def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[lis
     return out, autos
 
 
-def parse_config(dataclass_types: list[type], argv: list[str] | None = None, defaults=None):
+def parse_config(
+    dataclass_types: list[type], argv: list[str] | None = None, defaults=None, refused=None
+):
     """Parse `--config FILE.yaml` plus `--field value` overrides into the given dataclasses.
 
     YAML values keep their YAML types and go straight into the dataclasses (argparse would
     push string defaults through its type converters); command-line values are converted by
     the argparse types HfArgumentParser derives from the field annotations. `--help` prints
-    what this very command would run with (recipes/help.py) and exits.
+    what this very command would run with (recipes/help.py) and exits. `refused`: {field: why}
+    for fields of the dataclasses that this recipe does not take: given any value but false or
+    null (even their default: it would be silently ignored) they stop the parse with the
+    reason, and --help leaves them out.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(dataclass_types, allow_abbrev=False)
@@ -177,29 +202,45 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
         recorded = recorded_values(values, origins)
         print(
             format_help(
-                parser, dataclass_types, values, origins, recorded, field_defaults, asked_help
+                parser,
+                dataclass_types,
+                values,
+                origins,
+                recorded,
+                field_defaults,
+                asked_help,
+                hidden=set(refused or ()) | set(DO_FLAGS) | set(RUN_MLM_NOOPS),
             )
         )
         raise SystemExit(0)
+    for key, why in (refused or {}).items():  # given, and asking for something: `false` does not
+        if origins.get(key, "recipe default") != "recipe default" and values[key] not in (
+            False,
+            None,
+        ):
+            where = {"command line": "the command line"}.get(origins[key], origins[key])
+            raise UserError(f"`{key}: {show(values[key])}` ({where}): {why}.")
     try:
         parsed = parser.parse_dict(values)
     except ValueError as err:  # TrainingArguments validates in __post_init__
         raise UserError(f"invalid training argument: {err}") from None
     except TypeError as err:
         raise UserError(f"invalid config value: {err}") from None
+    report = _describe_settings(parsed, values, origins, dropped)
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
-            # read by recipes/runs/start.py (run_config.yaml) and runs/finish.py (the card)
+            # read by recipes/runs/start.py (run_config.yaml) and the card
             args.precision_reason = (
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )
             args.run_settings = {"values": recorded_values(values, origins), "origins": origins}
-    if os.environ.get("RANK", "0") == "0":
-        print(_describe_settings(parsed, values, origins, dropped))
-        for args in parsed:
-            if isinstance(args, TrainingArguments):
-                print(f"precision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})")
+            report += f"\nprecision: {'bf16' if args.bf16 else 'fp32'} ({args.precision_reason})"
+    for args in parsed:
+        # printed by the command once its own checks passed (recipes/runs/start.py record_run,
+        # the tokenizer trainer): an error about the tokenizer or the data is then the last
+        # line, not found below ~35 lines of settings
+        args.settings_report = report
     return list(parsed)
 
 
@@ -336,7 +377,7 @@ def _check_launch(training_args) -> None:
 
 def _load_yaml(path: Path, known: list[str]) -> dict:
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist.")
+        raise UserError(f"config file {path} does not exist.{_close_configs(path)}")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
@@ -346,11 +387,33 @@ def _load_yaml(path: Path, known: list[str]) -> dict:
     renamed = {}
     for key, value in loaded.items():
         ours = _run_mlm_name(key, known, str(path))
+        if ours in RUN_MLM_NOOPS:
+            _noop(ours, value, str(path))
+            continue
         _check_key(ours, known, str(path))
         if ours in renamed:
             raise UserError(f"{path} sets both `{key}` and `{ours}` (the same field): keep one.")
         renamed[ours] = value
     return renamed
+
+
+def _close_configs(path: Path) -> str:
+    """' Did you mean ...?' with the YAML files whose names are closest to a mistyped `path`'s,
+    in the folder it names and in recipes/configs/ (subfolders included)."""
+    shipped = Path(__file__).resolve().parent / "configs"
+    found = [*path.parent.glob("*.y*ml"), *shipped.rglob("*.y*ml")] if path.parent.is_dir() else []
+    found = found or list(shipped.rglob("*.y*ml"))
+    candidates = {p.resolve() for p in found if p.suffix in (".yaml", ".yml")}
+    by_name = {}
+    for candidate in sorted(candidates):
+        try:  # as the user would type it: relative to here where it can be
+            shown = candidate.relative_to(Path.cwd())
+        except ValueError:
+            shown = candidate
+        by_name.setdefault(candidate.name, []).append(str(shown))
+    close = difflib.get_close_matches(path.name, list(by_name), n=3, cutoff=0.6)
+    named = [shown for name in close for shown in by_name[name]]
+    return f" Did you mean {' or '.join(named)}?" if named else ""
 
 
 def _yaml_value(action: argparse.Action, value, where: str):

@@ -8,17 +8,23 @@ model's own mask token. Works with a local folder or a Hub id, using stock trans
 """
 
 import argparse
+import os
 import re
 import sys
 
 from transformers import logging, pipeline
 
 from recipes.errors import UserError, exit_on_user_error
+from recipes.models.checkpoints import NO_CHECKPOINT_HINT
+from recipes.run_folder import not_found_anywhere, require_folder_or_hub_id
 
 MASK_SPELLINGS = re.compile(r"<mask>|\[MASK\]")
 
 
 def fill_mask(model: str, texts: list[str], top_k: int = 5) -> list[list[dict]]:
+    # a local folder not made yet (`outputs/x` before outputs/ exists) looks like a Hub id:
+    # the error names both readings, not the Hub's network or offline-mode advice
+    require_folder_or_hub_id(model, "model", NO_CHECKPOINT_HINT)
     try:
         # safetensors only: a pickled pytorch_model.bin from the Hub can run code on load
         fill = pipeline(
@@ -30,6 +36,9 @@ def fill_mask(model: str, texts: list[str], top_k: int = 5) -> list[list[dict]]:
             model_kwargs={"use_safetensors": True},
         )
     except OSError as err:
+        if not os.path.isdir(model):
+            reason = str(err).strip().splitlines()[0]
+            raise not_found_anywhere(model, "model", reason, NO_CHECKPOINT_HINT) from None
         raise UserError(f"cannot load a model from `{model}`: {err}") from None
     mask = fill.tokenizer.mask_token
     results = []

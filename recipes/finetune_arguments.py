@@ -64,11 +64,6 @@ class ClassificationDataArguments(OutputFolderArguments, DataSourceArguments):
     )
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.streaming:
-            raise UserError("`streaming` is for pretraining corpora; fine-tuning data is loaded.")
-
 
 @dataclass
 class FinetuneModelArguments:
@@ -134,10 +129,21 @@ class FinetuneModelArguments:
             )
 
 
+# Fields fine-tuning does not take: refused by the parse (recipes/config.py), left out of --help.
+# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
+FINETUNE_REFUSED = {
+    "streaming": "streaming is for pretraining corpora; fine-tuning data is loaded whole",
+    "eval_steps": "each run evaluates `evaluations_per_run` times, evenly spaced over its own "
+    "length (runs differ in length): set evaluations_per_run instead",
+    "save_steps": "each run saves where it evaluates (`evaluations_per_run` times) and keeps the "
+    "best checkpoint: set evaluations_per_run instead",
+    "resume_from_checkpoint": "fine-tuning runs are not resumed from checkpoints; rerunning the "
+    "same command skips the runs a killed command finished (output_dir/_runs)",
+}
+
 # Fine-tuning defaults, where they differ from pretraining's (RoBERTa's GLUE settings: 6% warm-up,
 # weight decay 0.1, beta2 0.98; a learning rate for small models, which take larger steps).
-# Evaluation and saving follow `evaluations_per_run` (recipes/finetune/comparison.py), by steps.
-FINETUNE_DEFAULTS = TRAINING_DEFAULTS | {
+FINETUNE_DEFAULTS = {k: v for k, v in TRAINING_DEFAULTS.items() if k not in FINETUNE_REFUSED} | {
     "output_dir": "outputs/classifier",
     "learning_rate": 1e-4,
     "weight_decay": 0.1,
@@ -190,7 +196,9 @@ class ComparisonArguments:
         default=5,
         metadata={
             "help": "Evaluate each run on the validation split this many times, evenly spaced, "
-            "and keep the best checkpoint (load_best_model_at_end); it is then tested once."
+            "and keep the best checkpoint (load_best_model_at_end); it is then tested once. It "
+            "sets each run's eval_steps and save_steps (its steps / this), which are not set "
+            "here."
         },
     )
     min_train_steps: int = field(

@@ -39,6 +39,7 @@ from recipes.finetune.finish import finish_classification_run
 from recipes.finetune.training import finished_run_trainer, set_classifier_pooling, tokenize_splits
 from recipes.finetune_arguments import (
     FINETUNE_DEFAULTS,
+    FINETUNE_REFUSED,
     ClassificationDataArguments,
     ComparisonArguments,
     FinetuneModelArguments,
@@ -50,7 +51,7 @@ from recipes.models.checkpoints import (
     local_checkpoint,
 )
 from recipes.runs.metrics import majority_baseline
-from recipes.runs.start import RUNS_FOLDER, start_run
+from recipes.runs.start import RUNS_FOLDER, record_run, start_run
 
 
 def parse_args(argv=None):
@@ -63,6 +64,7 @@ def parse_args(argv=None):
         ],
         argv,
         defaults=FINETUNE_DEFAULTS,
+        refused=FINETUNE_REFUSED,
     )
 
 
@@ -74,8 +76,6 @@ def main(argv=None) -> dict:
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after training) ---------------
     start_run(training_args, data_args.overwrite_output_dir)
-    if data_args.overwrite_output_dir:  # nor reuse the runs a killed command finished
-        shutil.rmtree(out / RUNS_FOLDER, ignore_errors=True)
 
     # ---- The checkpoint's folder (or Hub download), checked before any data is read ---------
     check_task_head(local_checkpoint(path, NO_CHECKPOINT_HINT), path, model_args.discard_task_head)
@@ -99,6 +99,9 @@ def main(argv=None) -> dict:
     plan = comparison.plan_comparison(
         comparison_args, model_args.from_scratch_control, training_args, sizes["train"]
     )
+    record_run(training_args, data_args.overwrite_output_dir)  # every check passed: first write
+    if data_args.overwrite_output_dir:  # nor reuse the runs a killed command finished
+        shutil.rmtree(out / RUNS_FOLDER, ignore_errors=True)
     records = comparison.run_comparison(plan, splits, tokenizer, config, model_args, training_args)
 
     # ---- Summary: per label count, each side's kept rate, mean and spread; the difference ----

@@ -77,13 +77,31 @@ HELP_SECTIONS = {
 }
 
 
-def format_help(parser, dataclass_types, values, origins, recorded, field_defaults, asked) -> str:
+# TrainingArguments' help where the recipes do otherwise than Trainer alone would.
+HELP_OVERRIDES = {
+    "push_to_hub": "Push the model, its tokenizer, card and run_config.yaml to the Hub once, at "
+    "the end of the run (recipes/runs/finish.py); the token and the repo are checked before "
+    "training. `hub_strategy: checkpoint` pushes checkpoints along the way too.",
+    "hub_model_id": "The Hub repository push_to_hub writes: `user/name`, or `name` in your own "
+    "namespace. Unset: output_dir's folder name.",
+    "resume_from_checkpoint": "A checkpoint-N folder to resume from (optimizer, schedule, RNG "
+    "states, data position). Unset or true: a run whose output_dir holds checkpoints resumes "
+    "from the newest complete one by itself; `overwrite_output_dir: true` starts afresh.",
+    "output_dir": "The folder the run writes: the model, its checkpoints, card and "
+    "run_config.yaml (created if missing; a refused run leaves it as it was).",
+}
+
+
+def format_help(
+    parser, dataclass_types, values, origins, recorded, field_defaults, asked, hidden=()
+) -> str:
     """The help text for `parser` (recipes/config.py parse_config's), its defaults taken from
     `values` as parse_config layered them: `recorded` (what run_config.yaml records), else the
-    field's own; a value decided on this machine (`bf16: auto`) is shown with what it is here."""
+    field's own; a value decided on this machine (`bf16: auto`) is shown with what it is here.
+    `hidden`: fields the command refuses, left out."""
     every = "--help-all" in asked
     training = any(issubclass(cls, TrainingArguments) for cls in dataclass_types)
-    sections = _sections(dataclass_types, every)
+    sections = _sections(dataclass_types, every, set(hidden))
     shown = _Defaults(values, origins, recorded, field_defaults)
     out = argparse.ArgumentParser(
         prog=running_module(),
@@ -114,9 +132,9 @@ def format_help(parser, dataclass_types, values, origins, recorded, field_defaul
     return out.format_help()
 
 
-def _sections(dataclass_types, every: bool) -> dict[str, list[str]]:
+def _sections(dataclass_types, every: bool, hidden: set[str]) -> dict[str, list[str]]:
     """Section title -> field names, in HELP_SECTIONS' order; a recipe field goes under its
-    dataclass's `help_section` unless HELP_SECTIONS names it elsewhere."""
+    dataclass's `help_section` unless HELP_SECTIONS names it elsewhere; `hidden` ones left out."""
     placed = {name: title for title, names in HELP_SECTIONS.items() for name in names}
     fields = {}  # name -> (dataclass, its section)
     for cls in dataclass_types:
@@ -124,6 +142,8 @@ def _sections(dataclass_types, every: bool) -> dict[str, list[str]]:
         if hasattr(cls, "config_defaults"):  # recipes/arguments.py model_config_arguments
             own = "model shape"
         for f in dataclasses.fields(cls):
+            if f.name in hidden:
+                continue
             if not issubclass(cls, TrainingArguments):
                 fields.setdefault(f.name, placed.get(f.name, own))
             elif f.name in placed or every:
@@ -180,7 +200,7 @@ def _entry(action: argparse.Action, shown: _Defaults) -> argparse.Action:
     entry.option_strings = [f"--{action.dest}"]  # not the --dash-spelling nor --no_ twin
     entry.required = False
     entry.default = argparse.SUPPRESS
-    help_text = (action.help or "").strip()
+    help_text = HELP_OVERRIDES.get(action.dest, (action.help or "").strip())
     if action.choices is not None and len(action.choices) > 6:
         entry.choices, entry.metavar = None, "NAME"
         if len(action.choices) <= 12:  # longer ones (optim): the help names where they are

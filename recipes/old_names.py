@@ -27,15 +27,10 @@ RUN_MLM_EQUIVALENTS = {
     "them)",
     "config_name": "the model config is built from model_type and the model keys "
     "(`--hidden_size 256`, ...), or read from model_name_or_path's checkpoint",
-    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
-    "`--line_by_line true` keeps one example per line, padded to a multiple of 8",
     "max_train_samples": "pretraining stops after `--max_steps N` optimizer steps (or train on "
     "fewer train_files)",
     "max_eval_samples": "the held-out share is `--validation_split_percentage` (or give "
     "`--validation_files`)",
-    "overwrite_cache": "the tokenized data is cached under a fingerprint of the files, the "
-    "tokenizer and the settings, so any change re-tokenizes by itself; to start afresh, delete "
-    "the datasets cache (HF_DATASETS_CACHE, by default ~/.cache/huggingface/datasets)",
     "cache_dir": "set the HF_HOME environment variable (models and datasets are cached under it)",
     "use_fast_tokenizer": "tokenizers are always the fast kind (the tokenizers library): drop it",
     "model_revision": "download that revision (`hf download ID --revision REV --local-dir DIR`) "
@@ -48,11 +43,28 @@ RUN_MLM_EQUIVALENTS = {
     "takes model_type: modernbert or roberta)",
 }
 
-# TrainingArguments fields that Trainer leaves to the script, and that the recipes ignore.
+# run_mlm.py's flags that ask for what the recipes do anyway: read, noted in one line, dropped;
+# with the value that would ask for something else (`do_train false`), refused with the reason.
+RUN_MLM_NOOPS = {
+    "do_train": "the recipe always trains",
+    "do_eval": "the recipe always evaluates on its held-out split (eval_strategy and eval_steps "
+    "say how often during training)",
+    "overwrite_cache": "the tokenized data is cached under a fingerprint of the files, the "
+    "tokenizer and the settings, so any change re-tokenizes by itself (to start afresh, delete "
+    "the datasets cache: HF_DATASETS_CACHE, by default ~/.cache/huggingface/datasets)",
+    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
+    "`--line_by_line true` keeps one example per line, each batch padded to its longest line "
+    "(a multiple of 8), which trains the same as padding every line to max_seq_length",
+}
+NOOP_REFUSED = {
+    ("do_train", False): "the recipes exist to train; to only evaluate a model, fine-tune it "
+    "(python -m recipes.finetune_classification) or try it (python -m recipes.fill_mask)",
+    ("do_eval", False): "the recipe always evaluates the final model on its held-out split; "
+    "`eval_strategy: no` skips the evaluations during training",
+}
+
+# TrainingArguments fields that Trainer leaves to the script and that the recipes refuse.
 DO_FLAGS = {
-    "do_train": "the recipe always trains, then evaluates on the held-out split: drop it",
-    "do_eval": "the recipe always evaluates on the held-out split (eval_strategy and eval_steps "
-    "say how often): drop it",
     "do_predict": "the recipes evaluate on their held-out (fine-tuning: and test) data by "
     "themselves: drop it",
 }

@@ -17,14 +17,14 @@ from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments
 from recipes.config import parse_config
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
-from recipes.errors import UserError, exit_on_user_error
+from recipes.errors import exit_on_user_error
 from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.revisions import revision_callbacks
-from recipes.runs.start import start_run
+from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
 from recipes.shape_arguments import BertShapeArguments
@@ -32,11 +32,22 @@ from recipes.shape_arguments import BertShapeArguments
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
 
+# DataArguments' fields that NSP cannot take: refused by the parse, left out of --help.
+REFUSED = {
+    "streaming": "NSP draws random sentences from any document, so it needs the whole corpus at "
+    "hand: drop `streaming` (pretrain_mlm streams)",
+    "line_by_line": "NSP examples are sentence pairs: drop `line_by_line`",
+    "streaming_validation_examples": "it holds out part of a stream, and NSP does not stream: "
+    "`validation_split_percentage` or `validation_files` hold out here",
+}
+
+
 def parse_args(argv=None):
     return parse_config(
         [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
         argv,
         defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
+        refused=REFUSED,
     )
 
 
@@ -66,10 +77,6 @@ def main(argv=None) -> dict:
     data_args, bert_args, shape_args, training_args = parse_args(argv)
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
-    if data_args.streaming:
-        raise UserError("NSP draws random sentences from any document: `streaming` cannot work.")
-    if data_args.line_by_line:
-        raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
     revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
 
@@ -132,6 +139,9 @@ def main(argv=None) -> dict:
         preprocess_logits_for_metrics=pretraining_logits_for_metrics,
         callbacks=callbacks,
     )
+
+    # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
+    record_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
     if start.checkpoint:  # continued pretraining: the base's held-out numbers, to compare

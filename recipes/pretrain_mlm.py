@@ -27,7 +27,7 @@ from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.revisions import revision_callbacks
-from recipes.runs.start import start_run
+from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
 from recipes.shape_arguments import checkpoint_shape_arguments, shape_arguments
@@ -122,6 +122,9 @@ def main(argv=None) -> dict:
         # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
         callbacks=[ThroughputReport(), *revisions],
     )
+
+    # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
+    record_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading

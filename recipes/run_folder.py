@@ -11,8 +11,9 @@ output_dir/
   loss_curve.png                      loss and held-out accuracy against step
   checkpoint-N/                       resumable checkpoints (trainer_state.json written last)
 
-A model is named by a local folder or a Hub id (`owner/name`); `local_or_hub_id` tells which,
-and says so when a path is neither, instead of a Hub lookup's error about the network.
+A model is named by a local folder or a Hub id (`owner/name`); `require_folder_or_hub_id` and
+`not_found_anywhere` say so when a path is neither, instead of a Hub lookup's error about the
+network. `require_output_folder`: an output_dir that can be one (not a file).
 """
 
 import json
@@ -20,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+import huggingface_hub.constants
 import yaml
 
 from recipes.errors import UserError
@@ -69,13 +71,21 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+# The folders this project's commands write and read (`make data`, the README's output_dirs),
+# git-ignored: a fresh clone has neither, yet `outputs/my-tokenizer` there is a folder not made
+# yet, not a Hub repository of a user called "outputs".
+PROJECT_FOLDERS = ("outputs", "data")
+
+
 def looks_local(path: str) -> bool:
-    """A path that can only be local: absolute, relative with `.`/`~`, more than one `/`, or
-    whose first part exists here (`outputs/tiny` where outputs/ does)."""
+    """A path that can only be local: absolute, relative with `.`/`~`, more than one `/`, under
+    PROJECT_FOLDERS, or whose first part exists here (`tiny/model` where tiny/ does)."""
+    first = path.split("/", 1)[0]
     return (
         path.startswith((".", "/", "~"))
         or path.count("/") > 1
-        or os.path.exists(path.split("/", 1)[0])
+        or ("/" in path and first in PROJECT_FOLDERS)
+        or os.path.exists(first)
     )
 
 
@@ -92,10 +102,30 @@ def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
 
 def not_found_anywhere(path: str, field: str, reason: str, hint: str = "") -> UserError:
     """The error for an id-shaped `path` that is no local folder and did not load from the Hub:
-    both readings named, since `outputs/tokenizer` before outputs/ exists looks like a Hub id."""
+    both readings named, since `outputs/tokenizer` before outputs/ exists looks like a Hub id.
+    Offline (HF_HUB_OFFLINE), the libraries' own reason is about connecting or about setting
+    HF_HUB_OFFLINE=0, the wrong fix for a folder not made yet: say what happened instead."""
     hint = f" {hint}" if hint else ""
+    if huggingface_hub.constants.is_offline_mode():
+        reason = "HF_HUB_OFFLINE is set, so the Hub was not asked, and no copy is cached"
     return UserError(
         f"`{field}: {path}` is neither a folder here (none at {os.path.abspath(path)}) nor a "
         f"repository the Hub answered for ({reason}). If it is one of your outputs, check the "
         f"path or create it first.{hint}"
     )
+
+
+def require_output_folder(path: str, field: str = "output_dir") -> None:
+    """Refuse, before any work, an output folder that cannot be one: an existing file, or a path
+    below a file (mkdir would fail there with FileExistsError or NotADirectoryError, after
+    training for the tokenizer)."""
+    named = Path(path).expanduser()
+    for part in (named, *named.parents):
+        if part.exists():
+            if part.is_dir():
+                return
+            where = "is a file" if part == named else f"is below {part}, which is a file"
+            raise UserError(
+                f"`{field}: {path}` {where}, not a folder: pick another {field} (a folder the "
+                "run creates or writes into), or move the file away."
+            )

@@ -35,6 +35,7 @@ from recipes.config import parse_config
 from recipes.data.text import load_raw_datasets, text_batches
 from recipes.errors import UserError, exit_on_user_error
 from recipes.publishing.cards import TOKENIZER_ARGS, tokenizer_card
+from recipes.run_folder import require_output_folder
 from recipes.runs import hub
 
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # the tutorial's order: <s>=0, <pad>=1
@@ -157,9 +158,12 @@ def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
     """Train, save to args.output_dir and return the transformers tokenizer."""
     if args.hub_token:  # huggingface_hub reads HF_TOKEN per request; nothing writes it down
         os.environ["HF_TOKEN"], args.hub_token = args.hub_token, None
+    require_output_folder(args.output_dir)  # not after training: mkdir would fail then
     if args.push_to_hub:  # fail in seconds, not after training
         args.hub_model_id = hub.check_hub_access(args.hub_model_id, private=args.hub_private_repo)
     raw = load_raw_datasets(data_args, split_validation=False)["train"]
+    if getattr(args, "settings_report", None):  # recipes/config.py: once the checks passed
+        print(args.settings_report)
     length = None if data_args.streaming else len(raw)
     if args.max_texts is not None and length is not None:
         length = min(length, args.max_texts)

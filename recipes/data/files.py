@@ -56,6 +56,14 @@ def resolve_files(patterns: list[str], field: str) -> list[str]:
             matches = sorted(m for m in glob.glob(path, recursive=True) if os.path.isfile(m))
         if not matches:
             hint = ""
+            hidden = (
+                [p for p in Path(path).rglob("*") if p.is_file()] if os.path.isdir(path) else []
+            )
+            if hidden:  # a folder of dotfiles only: say why they were not taken
+                hint = (
+                    f" Hidden files (a name, or a folder's, starting with '.') are skipped: "
+                    f"{len(hidden)} here, e.g. {hidden[0]}; rename them to train on them."
+                )
             if pattern.startswith("data/shakespeare"):  # the shipped configs' corpus
                 hint = " Run `make data` to fetch the default corpus."
             raise UserError(f"`{field}`: {pattern} matches no file.{hint}")

@@ -7,6 +7,7 @@ and a Hub dataset can be streamed instead of downloaded.
 """
 
 import itertools
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,7 @@ from recipes.data.files import (
 )
 from recipes.data.packing import CodeVersioned
 from recipes.errors import UserError
+from recipes.run_folder import not_found_anywhere, require_folder_or_hub_id
 
 # Persian web text that loads with datasets >= 4 (parquet, no loading script).
 PERSIAN_ALTERNATIVE = "dataset_name: HuggingFaceFW/fineweb-2, dataset_config_name: pes_Arab"
@@ -111,12 +113,20 @@ def _load_text_files(readings: dict[str, str], streaming: bool, skip_undecodable
 
 
 def load_hub_dataset(args) -> DatasetDict:
-    """`load_dataset(dataset_name, dataset_config_name)`; a failure is a UserError that says why
-    (a script-based dataset: which parquet one to use instead)."""
+    """`load_dataset(dataset_name, dataset_config_name)`: a Hub id or a local dataset folder
+    (parquet, csv, json files); a failure is a UserError that says why (a script-based dataset:
+    which parquet one to use instead; neither a folder nor on the Hub: both readings)."""
+    require_folder_or_hub_id(args.dataset_name, "dataset_name")
     try:
         return load_dataset(args.dataset_name, args.dataset_config_name, streaming=args.streaming)
     except Exception as err:  # datasets raises several types; the message is what matters
         text = str(err)
+        # not found (DatasetNotFoundError is a FileNotFoundError) or not reachable (offline too)
+        if isinstance(err, (ConnectionError, FileNotFoundError)) and not os.path.isdir(
+            args.dataset_name
+        ):
+            reason = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+            raise not_found_anywhere(args.dataset_name, "dataset_name", reason) from None
         if "scripts are no longer supported" in text or "trust_remote_code" in text:
             hint = ""
             if "oscar" in args.dataset_name.lower():

@@ -1,5 +1,7 @@
 """The start of every run: seed, output folder (finished, resumable or fresh), Hub access checked
-before any training, experiment tracking, and run_config.yaml (every setting and its source).
+before any training, experiment tracking (`start_run`, which writes nothing); then, once the
+recipe's own checks passed too (tokenizer, data, model), the settings printed and recorded in
+run_config.yaml (`record_run`, the first write): a refused run leaves output_dir as it was.
 What the output folder holds: recipes/run_folder.py.
 """
 
@@ -23,6 +25,7 @@ from recipes.run_folder import (
     TRAINER_STATE,
     checkpoint_is_complete,
     last_complete_checkpoint,
+    require_output_folder,
 )
 from recipes.runs import hub
 
@@ -32,8 +35,8 @@ RUNS_FOLDER = "_runs"
 
 def start_run(training_args, overwrite: bool) -> str | None:
     """What every recipe does first, before any slow work: seed, check the output folder and
-    the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
-    any."""
+    the Hub. Writes nothing (record_run does, once the recipe's checks passed). Returns the
+    checkpoint to resume from, if any."""
     set_seed(training_args.seed)
     configure_tracking(training_args)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
@@ -48,8 +51,19 @@ def start_run(training_args, overwrite: bool) -> str | None:
         settings = getattr(training_args, "run_settings", None)
         if settings:  # the full `user/name`: a run continued from this one's folder cites it
             settings["values"]["hub_model_id"] = training_args.hub_model_id
-    save_run_config(training_args)  # once the checks passed: a refused run writes nothing
     return resume_from
+
+
+def record_run(training_args, overwrite: bool) -> None:
+    """Called by a recipe once every check passed (output folder, Hub, tokenizer, data, model),
+    just before training: print the settings (recipes/config.py `settings_report`), then the
+    run's first writes: a finished model being overwritten stops looking finished, and
+    run_config.yaml records the settings. Until here a refused run has written nothing."""
+    if training_args.process_index == 0:
+        print(getattr(training_args, "settings_report", ""))
+        if overwrite:  # until this run finishes, nothing in output_dir should look finished
+            (Path(training_args.output_dir) / FINISHED_MARKER).unlink(missing_ok=True)
+    save_run_config(training_args)
 
 
 def how_to_resume(out: Path, overwrite: bool) -> str:
@@ -102,14 +116,13 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
     newest complete one, unless `resume_from_checkpoint` names another.
     """
     out = Path(training_args.output_dir)
+    require_output_folder(str(out))
     if (out / FINISHED_MARKER).exists() and not overwrite:
         raise UserError(
             f"output_dir {out} already holds a finished model. Pick another output_dir, or set "
             "`overwrite_output_dir: true` to train again from scratch there."
         )
-    if overwrite:
-        # until this run finishes, nothing in output_dir should look finished
-        (out / FINISHED_MARKER).unlink(missing_ok=True)
+    if overwrite:  # all_results.json goes once the run's checks passed (record_run)
         return None
     chosen = training_args.resume_from_checkpoint
     if chosen and str(chosen).lower() != "true":  # `true` means the newest, as by default

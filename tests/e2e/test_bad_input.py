@@ -28,6 +28,8 @@ from tokenizer_training.train_tokenizer import TokenizerArguments
 from tokenizer_training.train_tokenizer import train_tokenizer as train_tokenizer_function
 
 PRETRAIN, TOKENIZER = "recipes.pretrain_mlm", "tokenizer_training.train_tokenizer"
+FINETUNE, FILL_MASK = "recipes.finetune_classification", "recipes.fill_mask"
+NOT_MADE_YET = "outputs/not-made-yet"  # a fresh clone has no outputs/: still no Hub lookup
 TINY = tiny(num_hidden_layers=1, max_steps=2, eval_steps=100, save_steps=100)
 
 # id -> (module, arguments, expected message (regex)); {name} is a file made by `inputs`.
@@ -73,7 +75,31 @@ CASES = {
                                       r"empty\.txt is empty"),
     "tokenizer-training-not-utf8": (TOKENIZER, ["--train_files", "{latin1}"],
                                     r"latin1\.txt line 3 is not valid UTF-8"),
+    # the frictions a new user met (issue: "Frictions met as a new user")
+    "output-dir-is-a-file": (PRETRAIN, ["--output_dir", "{a_file}"],
+                             r"`output_dir: .*a-file\.txt` is a file, not a folder: pick another"),
+    "tokenizer-output-dir-below-a-file": (TOKENIZER, ["--output_dir", "{a_file}/tok", "--train_files", "{corpus}"],
+                                          r"`output_dir: .*a-file\.txt/tok` is below .*a-file\.txt,"
+                                          r" which is a file, not a folder"),
+    "tokenizer-not-made-yet": (PRETRAIN, ["--tokenizer_name_or_path", NOT_MADE_YET],
+                               r"`tokenizer_name_or_path: outputs/not-made-yet` is not a folder: "
+                               r"no such folder .*Train a tokenizer"),
+    "model-not-made-yet": (FINETUNE, ["--model_name_or_path", NOT_MADE_YET],
+                           r"`model_name_or_path: outputs/not-made-yet` is not a folder: no such "
+                           r"folder .*Pretrain a model first"),
+    "fill-mask-model-not-made-yet": (FILL_MASK, ["--model", NOT_MADE_YET, "To be or <mask>."],
+                                     r"`model: outputs/not-made-yet` is not a folder: no such folder"),
+    "config-misspelt": (PRETRAIN, ["--config", "recipes/configs/roberta-tinny.yaml"],
+                        r"config file recipes/configs/roberta-tinny\.yaml does not exist\. Did you "
+                        r"mean recipes/configs/roberta-tiny\.yaml"),
+    "folder-of-hidden-files": (PRETRAIN, ["--train_files", "{hidden}"],
+                               r"hidden matches no file\. Hidden files .* are skipped: 2 here"),
+    "do-train-false": (PRETRAIN, ["--do_train", "false"],
+                       r"`do_train: false` \(the command line\): the recipes exist to train"),
+    "max-train-samples": (PRETRAIN, ["--max_train_samples", "100"],
+                          r"`max_train_samples` in the command line is run_mlm.py's: .*max_steps"),
 }  # fmt: skip
+NO_HUB_LOOKUP = {"tokenizer-not-made-yet", "model-not-made-yet", "fill-mask-model-not-made-yet"}
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +122,15 @@ def inputs(tmp_path_factory, corpus_files, bpe_tokenizer_dir) -> dict:
         "typo_yaml": ("typo.yaml", b"learnig_rate: 1.0e-3\n"),
         "model_typo_yaml": ("model.yaml", b"num_hidden_layer: 2\n"),
         "vocab_yaml": ("vocab.yaml", b"vocab_size: 500\n"),
+        "a_file": ("a-file.txt", b"not a folder\n"),
     }
     for key, (name, content) in texts.items():
         (tmp / name).write_bytes(content)
         files[key] = tmp / name
+    files["hidden"] = tmp / "hidden"  # a folder of dotfiles (and a dot-folder) only
+    (files["hidden"] / ".notes").mkdir(parents=True)
+    (files["hidden"] / ".a.txt").write_text("Shall I compare thee to a summer's day?\n")
+    (files["hidden"] / ".notes" / "b.txt").write_text("Thou art more lovely.\n")
     files["finished"] = tmp / "finished"
     files["finished"].mkdir()
     (files["finished"] / "all_results.json").write_text('{"eval_loss": 5.0}\n')
@@ -131,8 +162,12 @@ def run_case(case_id: str, files: dict):
             hf_home.mkdir(exist_ok=True)
             env = {"HF_HOME": str(hf_home), "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
             assert "HF_TOKEN" not in os.environ  # conftest removed it
-    else:
-        args += ["--vocab_size", "300", "--output_dir", str(output_dir)]
+    elif module == TOKENIZER:
+        args += ["--vocab_size", "300"]
+        args += [] if "--output_dir" in args else ["--output_dir", str(output_dir)]
+        output_dir = Path(args[args.index("--output_dir") + 1])
+    elif module == FINETUNE:
+        args += ["--train_files", str(files["corpus"]), "--output_dir", str(output_dir)]
     return run_module(module, *args, env=env, timeout=300), output_dir
 
 
@@ -151,15 +186,21 @@ def test_bad_input_gives_one_clear_message(case_id, results, inputs):
     last_line = proc.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: "), proc.stderr[-3000:]
     assert re.search(expected, last_line), last_line
+    # the checks come before the settings: the error is not found below ~35 lines of them
+    assert "settings that differ from the defaults" not in proc.stdout, proc.stdout[-2000:]
+    if case_id in NO_HUB_LOOKUP:  # nor after a Hub lookup's advice about the network
+        assert "huggingface.co" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
+        assert "HF_HUB_OFFLINE" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
     if case_id == "finished-output-dir":  # left as it was
         assert sorted(p.name for p in output_dir.iterdir()) == [
             "all_results.json",
             "model.safetensors",
         ]
         assert json.loads((output_dir / "all_results.json").read_text()) == {"eval_loss": 5.0}
-    else:
-        for name in ["all_results.json", "model.safetensors", "tokenizer.json"]:
-            assert not (output_dir / name).exists(), name
+    elif output_dir.is_file():  # output-dir-is-a-file: left as it was
+        assert output_dir.read_text() == "not a folder\n"
+    else:  # a refused run writes nothing: not even run_config.yaml
+        assert not output_dir.exists() or not list(output_dir.iterdir()), list(output_dir.iterdir())
 
 
 def test_undecodable_lines_can_be_skipped_with_a_count(inputs, tmp_path):

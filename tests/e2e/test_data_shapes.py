@@ -2,9 +2,13 @@
 run through the recipe's own entry point on a tiny file of that shape (a few training steps).
 """
 
+import bz2
+import csv
 import gzip
 import json
+import lzma
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -166,13 +170,16 @@ def test_jsonl_with_another_text_column(tmp_path, bpe_tokenizer_dir):
     assert metrics["train_tokens"] > 0
 
 
-@pytest.mark.parametrize("name", ["corpus.txt.gz", "data.jsonl.gz"])
-def test_gzip_compressed(tmp_path, bpe_tokenizer_dir, name):
+@pytest.mark.parametrize(
+    "name", ["corpus.txt.gz", "data.jsonl.gz", "corpus.txt.bz2", "corpus.txt.xz"]
+)
+def test_compressed(tmp_path, bpe_tokenizer_dir, name):
     lines = passages(40)
     text = (
         "\n".join(json.dumps({"text": p}) for p in lines) if "jsonl" in name else "\n".join(lines)
     )
-    with gzip.open(tmp_path / name, "wt", encoding="utf-8") as fh:
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[Path(name).suffix]
+    with opener(tmp_path / name, "wt", encoding="utf-8") as fh:
         fh.write(text + "\n")
     read = rows(str(tmp_path / name))
     assert read["validation"] + read["train"] == lines
@@ -188,6 +195,30 @@ def test_parquet(tmp_path, bpe_tokenizer_dir):
         tmp_path, bpe_tokenizer_dir, "--train_files", str(tmp_path / "data.parquet"),
         "--text_column", "content",
     )  # fmt: skip
+    assert metrics["train_tokens"] > 0
+
+
+def test_csv(tmp_path, bpe_tokenizer_dir):
+    data = tmp_path / "data.csv"
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "body"])
+        writer.writerows(enumerate(passages(40)))
+    read = rows(str(data), text_column="body")
+    assert read["validation"] + read["train"] == passages(40)
+    metrics = train_mlm(
+        tmp_path, bpe_tokenizer_dir, "--train_files", str(data), "--text_column", "body"
+    )
+    assert metrics["train_tokens"] > 0
+
+
+def test_a_dataset_by_name(tmp_path, bpe_tokenizer_dir):
+    """The Hub dataset row, without a network: `dataset_name` naming a dataset folder goes
+    through the same `load_dataset(dataset_name, dataset_config_name)` call as a Hub id."""
+    folder = tmp_path / "my-dataset"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": passages(60)}), folder / "train.parquet")
+    metrics = train_mlm(tmp_path, bpe_tokenizer_dir, "--dataset_name", str(folder))
     assert metrics["train_tokens"] > 0
 
 

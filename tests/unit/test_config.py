@@ -7,10 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from transformers import PreTrainedTokenizerFast
 
 from recipes import finetune_classification, pretrain_bert, pretrain_mlm
 from recipes.errors import UserError
+from recipes.models.families import MLM_FAMILIES
+from recipes.runs.starting_point import starting_point
+from recipes.runs.throughput import model_summary
 from tokenizer_training import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,10 +103,12 @@ def test_the_yaml_held_out_files_go_with_the_yaml_train_files(capsys):
     demo = ["--config", "recipes/configs/roberta-tiny.yaml"]
     data_args = pretrain_mlm.parse_args(demo)[0]
     assert len(data_args.validation_files) == 6
-    data_args = pretrain_mlm.parse_args([*demo, "--train_files", "mine.txt"])[0]
+    data_args, *_, training = pretrain_mlm.parse_args([*demo, "--train_files", "mine.txt"])
     assert data_args.validation_files is None
+    # said with the settings, which the run prints once its own checks passed (record_run)
+    assert "settings that differ" not in capsys.readouterr().out
     assert "validation_files from recipes/configs/roberta-tiny.yaml not used" in (
-        capsys.readouterr().out
+        training.settings_report
     )
     argv = [*demo, "--train_files", "mine.txt", "--validation_files", "held.txt"]
     assert pretrain_mlm.parse_args(argv)[0].validation_files == ["held.txt"]
@@ -126,6 +135,39 @@ def test_a_bare_command_trains_the_documented_default_modernbert():
     )
     assert model.model_type == "modernbert"  # README: "ModernBERT, the default"
     assert (train.learning_rate, data.mlm_probability) == (1e-3, 0.3)  # its family defaults
+
+
+def test_the_readme_states_the_bare_commands_parameter_count(tmp_path):
+    """README: "Without `--config` the recipe builds ... (N M parameters with a K k vocabulary)":
+    the model the bare command builds with a tokenizer of K thousand tokens has the count its
+    model line prints (runs/throughput.py model_summary), built on the meta device (no memory)."""
+    stated = re.search(
+        r"Without `--config`.*?\(([\d.]+)M parameters with a (\d+)k\s+vocabulary\)",
+        (ROOT / "README.md").read_text(),
+        re.DOTALL,
+    )
+    assert stated, "README no longer states the bare command's size"
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    words = [f"w{i}" for i in range(int(stated[2]) * 1000 - len(specials))]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel(vocab, unk_token="<unk>")),
+        **dict(zip(["bos_token", "pad_token", "eos_token", "unk_token", "mask_token"], specials)),
+        cls_token="<s>",
+        sep_token="</s>",
+        model_max_length=8192,
+    )
+    tokenizer.save_pretrained(tmp_path)
+    data, model_args, shape, training = pretrain_mlm.parse_args(
+        ["--train_files", "x.txt", "--tokenizer_name_or_path", str(tmp_path)]
+    )
+    start = starting_point(
+        model_args, data, training, shape, MLM_FAMILIES, attention=model_args.attn_implementation
+    )
+    with torch.device("meta"):
+        model = start.model()
+    printed = model_summary(start.family, model, data.max_seq_length)
+    assert f"; {stated[1]}M parameters" in printed, printed
 
 
 # ---- GPU base configs: their own tokenizer, of the size they were written for --------------
@@ -275,7 +317,7 @@ def test_the_yaml_language_and_license_go_with_the_yaml_data(capsys):
     assert "language" not in recorded and "license" not in recorded
     assert "validation_files" not in recorded
     assert data_args.language is None and data_args.license == "apache-2.0"  # the default
-    printed = capsys.readouterr().out.split("not carried over")[1]
+    printed = training.settings_report.split("not carried over")[1]  # printed by record_run
     for key in ("language", "license", "validation_files"):
         assert f"{key} from recipes/configs/modernbert-tiny.yaml not used: train_files was " in (
             printed
@@ -316,11 +358,10 @@ def test_run_mlm_names_are_read_as_ours(tmp_path, capsys):
     "flags, message",
     [
         (["--config_overrides", "hidden_size=256"], r"run_mlm.py's: set each model key .*--hidden_size 256"),
-        (["--pad_to_max_length"], r"run_mlm.py's: text is packed into full max_seq_length blocks"),
         (["--max_train_samples", "100"], r"run_mlm.py's: .*--max_steps"),
-        (["--overwrite_cache", "true"], r"run_mlm.py's: .*re-tokenizes by itself"),
-        (["--do_train"], r"`do_train` in the command line: the recipe always trains"),
-        (["--do_eval", "true"], r"`do_eval` in the command line: the recipe always evaluates"),
+        (["--do_train", "false"], r"`do_train: false` \(the command line\): the recipes exist to train"),
+        (["--do_eval=false"], r"`do_eval: false` \(the command line\): the recipe always evaluates"),
+        (["--do_predict"], r"`do_predict` in the command line: the recipes evaluate"),
         (["--model_type", "bert"], r"`model_type: bert` .*python -m recipes.pretrain_bert"),
         (["--model_type=bert"], r"python -m recipes.pretrain_bert"),
     ],
@@ -330,17 +371,73 @@ def test_run_mlm_flags_without_a_field_here_name_the_equivalent(flags, message):
         pretrain_mlm.parse_args([*FAMILY_DATA, *flags])
 
 
-def test_run_mlm_keys_in_a_yaml_name_the_equivalent(tmp_path):
-    with pytest.raises(UserError, match=r"`do_train` in .*c\.yaml: the recipe always trains"):
-        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, do_train=True)])
+@pytest.mark.parametrize(
+    "flags, note",
+    [
+        (["--pad_to_max_length"], r"`pad_to_max_length` \(the command line\) is run_mlm.py's, not needed: text is packed"),
+        (["--overwrite_cache", "true"], r"`overwrite_cache` .*re-tokenizes by itself"),
+        (["--do_train"], r"`do_train` \(the command line\) is run_mlm.py's, not needed: the recipe always trains"),
+        (["--do_eval", "true"], r"`do_eval` .*not needed: the recipe always evaluates"),
+    ],
+)  # fmt: skip
+def test_harmless_run_mlm_flags_are_accepted_with_a_note(flags, note, capsys):
+    *_, training = pretrain_mlm.parse_args([*FAMILY_DATA, *flags, "--max_steps", "3"])
+    assert training.max_steps == 3  # the flag after the dropped one is still read
+    assert re.search(note, capsys.readouterr().out)
+    assert not {"do_train", "do_eval"} & set(training.run_settings["values"])  # not recorded
+
+
+def test_run_mlm_keys_in_a_yaml_name_the_equivalent(tmp_path, capsys):
+    *_, training = pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, do_train=True)])
+    assert re.search(
+        r"`do_train` \(.*c\.yaml\) is run_mlm.py's, not needed", capsys.readouterr().out
+    )
+    with pytest.raises(UserError, match=r"`do_eval: false` \(.*c\.yaml\)"):
+        pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, do_eval=False)])
     with pytest.raises(UserError, match=r"`model_type: bert` .*recipes.pretrain_bert"):
         pretrain_mlm.parse_args(["--config", write_yaml(tmp_path, model_type="bert")])
 
 
+def _readme_run_mlm_rows() -> dict[str, str]:
+    """README's "Coming from run_mlm.py" table: each flag (`--x` or `--x N`) -> what it says."""
+    text = (ROOT / "README.md").read_text().split("## Coming from run_mlm.py", 1)[1]
+    rows = {}
+    for line in text.split("\n## ", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("| `--") else []
+        for flag in re.findall(r"`(--[a-z_]+)[^`]*`", cells[0] if cells else ""):
+            rows[flag] = cells[1]
+    return rows
+
+
+# A value for each flag of the table (none: a bare switch); the data flags go in place of ours.
+RUN_MLM_VALUES = {
+    "--train_file": ["x.txt"], "--validation_file": ["v.txt"], "--tokenizer_name": ["tok"],
+    "--line_by_line": ["true"], "--config_overrides": ["hidden_size=8"], "--max_train_samples": ["9"],
+    "--pad_to_max_length": [], "--overwrite_cache": [], "--do_train": [], "--do_eval": [],
+    "--model_type": ["bert"], "--model_name_or_path": ["ckpt"], "--dataset_name": ["owner/data"],
+    "--max_seq_length": ["64"], "--mlm_probability": ["0.2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("flag, says", sorted(_readme_run_mlm_rows().items()))
+def test_run_mlm_flags_do_what_the_readme_table_says(flag, says, capsys):
+    data = {"--train_files": "x.txt", "--tokenizer_name_or_path": "tok"}
+    data.pop({"--train_file": "--train_files", "--dataset_name": "--train_files",
+              "--tokenizer_name": "--tokenizer_name_or_path"}.get(flag, ""), None)  # fmt: skip
+    argv = [*(x for item in data.items() for x in item), flag, *RUN_MLM_VALUES[flag]]
+    if says.startswith("stops the run"):
+        with pytest.raises(UserError, match=flag[2:]):
+            pretrain_mlm.parse_args(argv)
+        return
+    pretrain_mlm.parse_args(argv)
+    if "with a note" in says:
+        assert f"`{flag[2:]}` (the command line) is run_mlm.py's" in capsys.readouterr().out
+
+
 def test_a_run_mlm_flag_stops_the_real_command_with_exit_status_2(capsys):
     with pytest.raises(SystemExit) as exit_:
-        pretrain_mlm.main([*FAMILY_DATA, "--pad_to_max_length"])
-    assert exit_.value.code == 2 and "pad_to_max_length" in capsys.readouterr().err
+        pretrain_mlm.main([*FAMILY_DATA, "--max_train_samples", "10"])
+    assert exit_.value.code == 2 and "max_train_samples" in capsys.readouterr().err
 
 
 # ---- progress bars: none in a log ------------------------------------------------------------
@@ -373,3 +470,46 @@ def test_every_small_command_describes_itself_and_each_option(module, capsys):
     for flag in re.findall(r"^  (--\w+)", options, re.MULTILINE):
         entry = options.split(flag, 1)[1].split("\n  --")[0]
         assert len(entry.split()) > 2, f"{module} {flag} has no help"
+
+
+# ---- --help says what the recipes do, and lists only what they take -------------------------
+@pytest.mark.parametrize(
+    "parse, argv, absent",
+    [
+        (pretrain_mlm.parse_args, [], ["do_train", "do_eval", "do_predict", "overwrite_cache"]),
+        (pretrain_bert.parse_args, [], ["streaming", "line_by_line", "streaming_validation_examples"]),
+        (finetune_classification.parse_args, [], ["streaming", "eval_steps", "save_steps"]),
+    ],
+)  # fmt: skip
+def test_help_leaves_out_what_the_recipe_refuses(parse, argv, absent, capsys):
+    for asked in ("--help", "--help-all"):
+        listed = help_entries(printed_help(parse, [*argv, asked], capsys))
+        assert not set(absent) & set(listed), asked
+    assert "eval_steps" in help_entries(printed_help(pretrain_mlm.parse_args, ["--help"], capsys))
+
+
+def test_help_of_trainer_fields_says_what_the_recipes_do(capsys):
+    text = " ".join(printed_help(pretrain_mlm.parse_args, ["--help-all"], capsys).split())
+    push = text.split("--push_to_hub", 1)[1].split(" --", 1)[0]
+    assert "once, at the end of the run" in push and "every time the model is saved" not in push
+    resume = text.split("--resume_from_checkpoint", 1)[1].split(" --", 1)[0]
+    assert "resumes from the newest complete one" in resume and "not directly used" not in resume
+
+
+@pytest.mark.parametrize(
+    "parse, flags, message",
+    [
+        (finetune_classification.parse_args, ["--eval_steps", "10"],
+         r"`eval_steps: 10.0` \(the command line\): each run evaluates `evaluations_per_run` times"),
+        (finetune_classification.parse_args, ["--save_steps", "10"], r"set evaluations_per_run"),
+        (finetune_classification.parse_args, ["--streaming", "true"], r"streaming is for pretraining"),
+        (pretrain_bert.parse_args, ["--streaming", "true"], r"NSP draws random sentences"),
+        (pretrain_bert.parse_args, ["--line_by_line", "true"], r"drop `line_by_line`"),
+    ],
+)  # fmt: skip
+def test_fields_a_recipe_does_not_take_are_refused_not_ignored(parse, flags, message):
+    data = ENTRY_POINTS["finetune_classification" if parse is finetune_classification.parse_args
+                        else "pretrain_bert"][2]  # fmt: skip
+    parse(data)  # the defaults alone pass
+    with pytest.raises(UserError, match=message):
+        parse([*data, *flags])

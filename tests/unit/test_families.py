@@ -235,11 +235,11 @@ def test_bf16_auto_on_a_cpu_with_native_bf16(tmp_path, monkeypatch, cpu_only, fe
     assert args.run_settings["values"]["bf16"] == "auto"
 
 
-def test_bf16_auto_on_a_cpu_without_native_bf16_stays_fp32(tmp_path, monkeypatch, cpu_only, capsys):
+def test_bf16_auto_on_a_cpu_without_native_bf16_stays_fp32(tmp_path, monkeypatch, cpu_only):
     monkeypatch.setattr(precision, "native_cpu_bf16", lambda: None)
     args = parse(tmp_path)
     assert args.bf16 is False and "no native bf16" in args.precision_reason
-    assert "precision: fp32 (this CPU has no native bf16" in capsys.readouterr().out
+    assert "precision: fp32 (this CPU has no native bf16" in args.settings_report  # record_run
     assert parse(tmp_path, "--bf16", "auto").bf16 is False
     assert parse(tmp_path, "--bf16=auto").bf16 is False
 
