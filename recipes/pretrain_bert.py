@@ -11,9 +11,10 @@ of transformers' BertForPreTraining; both leave the same stock transformers chec
 Every field is documented in `--help`.
 """
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from recipes.arguments import TRAINING_DEFAULTS, BertArguments, BertShapeArguments, DataArguments
+from recipes.arguments_budget import PretrainingArguments
 from recipes.config import parse_config
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
@@ -22,6 +23,7 @@ from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.models.starting_point import starting_defaults, starting_point
+from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.start import start_run
@@ -32,7 +34,7 @@ PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
 def parse_args(argv=None):
     return parse_config(
-        [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
+        [DataArguments, BertArguments, BertShapeArguments, PretrainingArguments],
         argv,
         defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
     )
@@ -68,6 +70,7 @@ def main(argv=None) -> dict:
         raise UserError("NSP draws random sentences from any document: `streaming` cannot work.")
     if data_args.line_by_line:
         raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
+    budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
 
     # ---- Tokenizer (WordPiece: [CLS] [SEP] [PAD] [UNK] [MASK]) and model config, or a BERT
@@ -98,7 +101,8 @@ def main(argv=None) -> dict:
     # ---- Model ------------------------------------------------------------------------------
     model = start.model()
     report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
-    callbacks = [ThroughputReport()]  # tokens/s after a few steps, and the time to go
+    # tokens/s after a few steps, and the time to go (what the budget buys)
+    callbacks = [ThroughputReport(budget)] + ([budget] if budget else [])
     if scratch:
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:  # under FSDP: one unit per BertLayer
@@ -142,6 +146,7 @@ def main(argv=None) -> dict:
         held_out_texts=held_out,
         metrics=padding,
         mlm_loss_key="mlm_loss",
+        time_budget=budget,
     )
 
 

@@ -13,7 +13,7 @@ Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> 
 train -> evaluate -> save/push. Every field is documented in `--help`.
 """
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from recipes.arguments import (
     TRAINING_DEFAULTS,
@@ -22,6 +22,7 @@ from recipes.arguments import (
     any_shape_arguments,
     shape_arguments,
 )
+from recipes.arguments_budget import PretrainingArguments
 from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.stream_position import TrackedStream, track_stream_position
@@ -30,6 +31,7 @@ from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.models.starting_point import starting_defaults, starting_point
+from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import train_evaluate_finish
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import start_run
@@ -47,7 +49,7 @@ def parse_args(argv=None):
     defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
     defaults |= starting_defaults(argv, family)
     return parse_config(
-        [DataArguments, ModelArguments, shapes, TrainingArguments], argv, defaults=defaults
+        [DataArguments, ModelArguments, shapes, PretrainingArguments], argv, defaults=defaults
     )
 
 
@@ -56,6 +58,7 @@ def main(argv=None) -> dict:
     data_args, model_args, shape_args, training_args = parse_args(argv)
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
+    budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
@@ -121,7 +124,8 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
+        # tokens/s after a few steps, and the time to go (what the budget buys)
+        callbacks=[ThroughputReport(budget)] + ([budget] if budget else []),
     )
 
     # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
@@ -135,6 +139,7 @@ def main(argv=None) -> dict:
         family=start.family,
         data_args=data_args,
         held_out_texts=held_out,
+        time_budget=budget,
     )
 
 

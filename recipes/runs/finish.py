@@ -159,6 +159,7 @@ def train_evaluate_finish(
     held_out_texts: list[str],
     metrics: dict | None = None,
     mlm_loss_key: str = "loss",
+    time_budget=None,
 ) -> dict:
     """Train `trainer` (resuming from `resume_from`), evaluate, print, save; the run's metrics.
 
@@ -169,6 +170,8 @@ def train_evaluate_finish(
     mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
         "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
     held_out_texts: validation passages; one becomes the card's fill-mask widget example.
+    time_budget: the run's recipes/runs/budget.py TimeBudget, if it has one: its numbers go
+        into all_results.json, the card and run_config.yaml.
     """
     if base_model:
         evaluate_before(trainer, resume_from)
@@ -179,6 +182,8 @@ def train_evaluate_finish(
     tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
     metrics["train_tokens"] = tokens
     metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
+    if time_budget:
+        metrics |= time_budget.metrics()
 
     prefix = f"eval_{mlm_loss_key}".removesuffix("_loss")  # eval_loss -> "eval"
     metrics.update(add_perplexity(final_evaluation(trainer), prefix=prefix))
@@ -194,6 +199,7 @@ def train_evaluate_finish(
         data_args=data_args,
         widget_text=prompt,
         base_model=base_model,
+        time_budget=time_budget,
     )
     leave_process_group()
     return results
@@ -222,9 +228,11 @@ def finish_pretraining_run(
     data_args,
     widget_text: str,
     base_model: str | None = None,
+    time_budget=None,
 ) -> dict:
     """The pretraining card's sections, its loss curve and next steps, through finish_run.
-    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
+    `base_model`: the checkpoint continued pretraining started from (None: from scratch).
+    `time_budget`: the run's TimeBudget, if it has one."""
     args = trainer.args
     out = Path(args.output_dir)
     precision = run_precision(trainer)
@@ -244,6 +252,13 @@ def finish_pretraining_run(
         "precision": precision,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
+    if time_budget:  # the clock ended training: max_steps was only a cap never meant to be met
+        steps, tokens = trainer.state.global_step, metrics.get("train_tokens", 0)
+        hyper["max_steps"] = None
+        hyper["warmup_steps"] = f"{args.warmup_steps:.0%} of the time budget"
+        hyper["time_budget"] = time_budget.card_line(steps, tokens)
+        if trainer.is_world_process_zero():
+            time_budget.note_in_run_config(out / RUN_CONFIG, steps, tokens)
     reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
     if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
         # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
