@@ -9,7 +9,8 @@ family's `training_defaults`), the YAML file, the command line. Every key must n
 unknown or misspelt key is an error with a suggestion, never silently dropped (run_mlm.py's
 `config_overrides` string and untyped `cfg.get(key, default)` both swallow typos). run_mlm.py's
 own flags are read under our names or refused with the equivalent. The fields themselves and
-their help live in recipes/arguments.py; `--help` is recipes/help.py.
+their help live in recipes/arguments.py; `--help` is recipes/help.py; older and run_mlm.py names
+are recipes/old_names.py.
 
 Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the model config
 class itself, so every `RobertaConfig`/`BertConfig` field is accepted and nothing else is.
@@ -32,75 +33,20 @@ from transformers.utils import logging as transformers_logging
 from recipes.errors import UserError
 from recipes.help import HELP_FLAGS, format_help
 from recipes.models.families import DERIVED
-from recipes.runs.precision import resolve_bf16
+from recipes.old_names import (
+    CHOICE_HINTS,
+    DO_FLAGS,
+    RENAMED_KEYS,
+    RUN_MLM_ALIASES,
+    RUN_MLM_EQUIVALENTS,
+)
+from recipes.precision import resolve_bf16
 
 
 def model_overrides(model_config_args) -> dict:
     """The model-shape fields the user set, ready for `config_class(**overrides)`."""
     return {k: v for k, v in dataclasses.asdict(model_config_args).items() if v is not None}
 
-
-# Keys users carry over from older transformers, and what to use instead.
-RENAMED_KEYS = {
-    "evaluation_strategy": "eval_strategy",
-    "warmup_ratio": "warmup_steps (a float below 1 is read as a ratio)",
-    "no_cuda": "use_cpu",
-    "logging_dir": "the TENSORBOARD_LOGGING_DIR environment variable",
-    "max_position_embedding": "max_position_embeddings (it is derived from max_seq_length)",
-    "per_gpu_train_batch_size": "per_device_train_batch_size",
-    "per_gpu_eval_batch_size": "per_device_eval_batch_size",
-}
-
-# run_mlm.py's flags (transformers' examples/pytorch/language-modeling) that mean the same here
-# under another name: read as ours, with a note.
-RUN_MLM_ALIASES = {
-    "train_file": "train_files",
-    "validation_file": "validation_files",
-    "tokenizer_name": "tokenizer_name_or_path",
-}
-
-# run_mlm.py's flags that have no field here, and what does their job.
-RUN_MLM_EQUIVALENTS = {
-    "config_overrides": "set each model key as its own flag or YAML key, e.g. `--hidden_size "
-    "256 --num_hidden_layers 4` (every field of the family's config class is one; --help lists "
-    "them)",
-    "config_name": "the model config is built from model_type and the model keys "
-    "(`--hidden_size 256`, ...), or read from model_name_or_path's checkpoint",
-    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
-    "`--line_by_line true` keeps one example per line, padded to a multiple of 8",
-    "max_train_samples": "pretraining stops after `--max_steps N` optimizer steps (or train on "
-    "fewer train_files)",
-    "max_eval_samples": "the held-out share is `--validation_split_percentage` (or give "
-    "`--validation_files`)",
-    "overwrite_cache": "the tokenized data is cached under a fingerprint of the files, the "
-    "tokenizer and the settings, so any change re-tokenizes by itself; to start afresh, delete "
-    "the datasets cache (HF_DATASETS_CACHE, by default ~/.cache/huggingface/datasets)",
-    "cache_dir": "set the HF_HOME environment variable (models and datasets are cached under it)",
-    "use_fast_tokenizer": "tokenizers are always the fast kind (the tokenizers library): drop it",
-    "model_revision": "download that revision (`hf download ID --revision REV --local-dir DIR`) "
-    "and set `--model_name_or_path DIR`",
-    "token": "set the HF_TOKEN environment variable (or run `hf auth login`)",
-    "trust_remote_code": "no model or dataset code is run from the Hub here: models are "
-    "transformers' own classes, and datasets 4+ loads no dataset scripts",
-    "low_cpu_mem_usage": "drop it: a model is built from scratch or loaded from safetensors",
-    "model_type": "drop it: this recipe's model family is fixed (python -m recipes.pretrain_mlm "
-    "takes model_type: modernbert or roberta)",
-}
-
-# TrainingArguments fields that Trainer leaves to the script, and that the recipes ignore.
-DO_FLAGS = {
-    "do_train": "the recipe always trains, then evaluates on the held-out split: drop it",
-    "do_eval": "the recipe always evaluates on the held-out split (eval_strategy and eval_steps "
-    "say how often): drop it",
-    "do_predict": "the recipes evaluate on their held-out (fine-tuning: and test) data by "
-    "themselves: drop it",
-}
-
-# A value outside a field's choices that points to another recipe.
-CHOICE_HINTS = {
-    ("model_type", "bert"): "BERT, masked LM + next-sentence prediction, has its own recipe: "
-    "python -m recipes.pretrain_bert (e.g. --config recipes/configs/bert-tiny-nsp.yaml)",
-}
 
 # Values resolved when the run starts; run_config.yaml records `auto`, so a rerun decides anew.
 AUTO_FIELDS = ("bf16", "disable_tqdm")
@@ -244,7 +190,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
-            # read by outputs.py: run_config.yaml, the card
+            # read by recipes/runs/start.py (run_config.yaml) and runs/finish.py (the card)
             args.precision_reason = (
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )

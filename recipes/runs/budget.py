@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from transformers import SchedulerType, TrainerCallback
 
-from recipes.arguments_budget import parse_duration
+from recipes.budget_arguments import parse_duration
 from recipes.config import setting_origin
 from recipes.errors import UserError
 

@@ -24,7 +24,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 from recipes.config import _check_launch
 from recipes.data.stream_position import POSITION_FILE
 from recipes.errors import UserError
-from recipes.runs.finish import weights_checksum
+from recipes.models.checkpoints import weights_checksum
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
 TINY = tiny(

@@ -27,7 +27,7 @@ from helpers import REPO, tiny
 from test_distributed import free_port
 from transformers import AutoModelForMaskedLM, pipeline
 
-from recipes.runs.finish import weights_checksum
+from recipes.models.checkpoints import weights_checksum
 
 STEPS, BATCH = 4, 4  # per process: two processes = a global batch of 8
 LOSS_TOLERANCE = 1e-4  # absolute, on every logged training loss (same data, same masks)

@@ -19,10 +19,14 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from recipes import pretrain_bert, pretrain_mlm
 from recipes.errors import UserError
-from recipes.models.checkpoints import load_pretrained, load_pretrained_parts, local_checkpoint
+from recipes.models.checkpoints import (
+    load_pretrained,
+    load_pretrained_parts,
+    local_checkpoint,
+    weights_checksum,
+)
 from recipes.models.families import build_config, build_model
 from recipes.models.vocabulary import extend_vocabulary
-from recipes.runs.finish import weights_checksum
 
 # the shape comes from the checkpoint; masking as set here, not the family default (a fresh
 # model's), so the base run and the continued one mask the held-out blocks alike

@@ -10,7 +10,7 @@ from transformers import TrainerControl, TrainerState
 from transformers.optimization import get_constant_schedule
 
 from recipes import pretrain_mlm
-from recipes.arguments_budget import parse_duration
+from recipes.budget_arguments import parse_duration
 from recipes.errors import UserError
 from recipes.runs.budget import RECORD, STEP_CAP, TimeBudget, lr_factor
 from recipes.runs.throughput import throughput_line

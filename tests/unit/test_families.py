@@ -15,7 +15,7 @@ import yaml
 from helpers import REPO, tiny, tiny_shape
 from transformers import AutoTokenizer
 
-from recipes import pretrain_mlm
+from recipes import precision, pretrain_mlm
 from recipes.errors import UserError
 from recipes.models.checkpoints import check_positions
 from recipes.models.families import (
@@ -28,7 +28,6 @@ from recipes.models.families import (
     build_model,
     display_name,
 )
-from recipes.runs import precision
 
 TINY_MODERNBERT = ["--model_type", "modernbert", *tiny()]
 
