@@ -49,6 +49,39 @@ def parse_args(argv=None):
     )
 
 
+def start_from(argv, data_args, model_args, shape_args, training_args):
+    """The tokenizer and model config, or a checkpoint: recipes/runs/starting_point.py."""
+    return starting_point(
+        model_args,
+        data_args,
+        training_args,
+        shape_args,
+        MLM_FAMILIES,
+        family=model_args.model_type,
+        family_asked=peek(argv, "model_type") is not None,
+        attention=model_args.attn_implementation,
+    )
+
+
+def masking_collator(tokenizer, data_args, training_args) -> ResumableMaskingCollator:
+    """Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
+    `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/data/masking.py)."""
+    pad_to = None  # packed blocks are all full
+    if data_args.line_by_line:
+        # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
+        # which concatenates one batch per rank before sending each its part: equal shapes
+        # needed, so pad to full length.
+        streamed_ddp = data_args.streaming and training_args.world_size > 1
+        pad_to = data_args.max_seq_length if streamed_ddp else 8
+    return ResumableMaskingCollator(
+        tokenizer,
+        mlm_probability=data_args.mlm_probability,
+        pad_to_multiple_of=pad_to,
+        seed=training_args.seed,
+        whole_words=data_args.whole_word_mask,
+    )
+
+
 @exit_on_user_error
 def main(argv=None) -> dict:
     data_args, model_args, shape_args, training_args = parse_args(argv)
@@ -60,16 +93,7 @@ def main(argv=None) -> dict:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
     # ---- Tokenizer and model config, or a checkpoint (checked before any tokenizing) ------
-    start = starting_point(
-        model_args,
-        data_args,
-        training_args,
-        shape_args,
-        MLM_FAMILIES,
-        family=model_args.model_type,
-        family_asked=peek(argv, "model_type") is not None,
-        attention=model_args.attn_implementation,
-    )
+    start = start_from(argv, data_args, model_args, shape_args, training_args)
     tokenizer = start.tokenizer
 
     # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
@@ -90,22 +114,7 @@ def main(argv=None) -> dict:
     prepare_for_fsdp(start.family, model)  # under FSDP: one unit per encoder layer of the family
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
-    # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
-    # `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/data/masking.py).
-    pad_to = None  # packed blocks are all full
-    if data_args.line_by_line:
-        # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
-        # which concatenates one batch per rank before sending each its part: equal shapes
-        # needed, so pad to full length.
-        streamed_ddp = data_args.streaming and training_args.world_size > 1
-        pad_to = data_args.max_seq_length if streamed_ddp else 8
-    collator = ResumableMaskingCollator(
-        tokenizer,
-        mlm_probability=data_args.mlm_probability,
-        pad_to_multiple_of=pad_to,
-        seed=training_args.seed,
-        whole_words=data_args.whole_word_mask,
-    )
+    collator = masking_collator(tokenizer, data_args, training_args)
 
     # ---- Trainer ------------------------------------------------------------------------
     train_dataset = tokenized["train"]

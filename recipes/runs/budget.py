@@ -24,12 +24,11 @@ import math
 import time
 from pathlib import Path
 
-import psutil
 import torch
 import torch.distributed as dist
 from transformers import SchedulerType, TrainerCallback
 
-from recipes.budget_arguments import parse_duration
+from recipes.budget_arguments import PretrainingArguments, parse_duration
 from recipes.config import setting_origin
 from recipes.errors import UserError
 
@@ -96,14 +95,16 @@ class TimeBudget(TrainerCallback):
         self.stopped_at = None  # the clock when the budget ran out
         self.next_eval = self.next_save = math.inf
         self.startup = self.after = None  # seconds before the first step, after the last
+        # built as the recipe reads its settings: start-up is counted from here (the imports
+        # before it take a few seconds more)
+        self.built = time.monotonic()
         self.lr_at_stop = None
 
     @classmethod
-    def from_args(cls, training_args) -> "TimeBudget | None":
-        """The budget `training_args` asks for (None without `time_budget`). Sets training up
-        for it: the clock ends training, so a max_steps from a config is set aside (refused
-        beside time_budget on the command line: one of the two would be ignored), and Trainer
-        gets a constant schedule, which the budget's replaces when training begins."""
+    def from_args(cls, training_args, clock=None) -> "TimeBudget | None":
+        """The budget `training_args` asks for (None without `time_budget`). The clock ends
+        training, so a max_steps from a config is set aside (refused beside time_budget on the
+        command line: one of the two would be ignored)."""
         seconds = getattr(training_args, "time_budget_seconds", None)
         if seconds is None:
             return None
@@ -112,6 +113,38 @@ class TimeBudget(TrainerCallback):
                 "set `time_budget` or `max_steps`, not both: with a budget the clock ends "
                 "training and the learning rate decays over the time, not the steps."
             )
+        set_aside = training_args.max_steps
+
+        def every(name: str, times: int) -> float | None:
+            strategy = "eval_strategy" if name == "eval_every" else "save_strategy"
+            if str(getattr(training_args, strategy).value) == "no":
+                return None
+            value = getattr(training_args, name)
+            return seconds / times if value is None else parse_duration(value, name)
+
+        budget = cls.taking_over(
+            training_args,
+            seconds,
+            eval_every=every("eval_every", EVALUATIONS_PER_BUDGET),
+            save_every=every("save_every", CHECKPOINTS_PER_BUDGET),
+            clock=clock,
+        )
+        if set_aside > 0 and training_args.process_index == 0:
+            where = setting_origin(training_args, "max_steps")
+            print(
+                f"time_budget {training_args.time_budget} ends training: max_steps "
+                f"{set_aside} ({where}) is set aside"
+            )
+        return budget
+
+    @classmethod
+    def taking_over(
+        cls, training_args, seconds: float, eval_every=None, save_every=None, clock=None
+    ) -> "TimeBudget":
+        """A budget of `seconds` for any TrainingArguments (the benchmarks' stock ones too):
+        their lr_scheduler_type and warm-up share become the budget's schedule, and Trainer
+        gets a constant one and a max_steps it never meets, which the budget replaces when
+        training begins. `clock`: seconds, by default time.perf_counter."""
         shape = SchedulerType(training_args.lr_scheduler_type).value
         if shape not in SHAPES:
             raise UserError(
@@ -124,30 +157,10 @@ class TimeBudget(TrainerCallback):
                 f"`warmup_steps: {warmup:g}` counts steps, unknown in advance with a "
                 "`time_budget`: give the warm-up as a share of the budget, e.g. 0.06."
             )
-        if training_args.max_steps > 0 and training_args.process_index == 0:
-            where = setting_origin(training_args, "max_steps")
-            print(
-                f"time_budget {training_args.time_budget} ends training: max_steps "
-                f"{training_args.max_steps} ({where}) is set aside"
-            )
         training_args.max_steps = STEP_CAP
         training_args.lr_scheduler_type = SchedulerType.CONSTANT
-
-        def every(name: str, times: int) -> float | None:
-            strategy = "eval_strategy" if name == "eval_every" else "save_strategy"
-            if str(getattr(training_args, strategy).value) == "no":
-                return None
-            value = getattr(training_args, name)
-            return seconds / times if value is None else parse_duration(value, name)
-
-        return cls(
-            seconds,
-            shape,
-            warmup,
-            training_args.decay_share,
-            every("eval_every", EVALUATIONS_PER_BUDGET),
-            every("save_every", CHECKPOINTS_PER_BUDGET),
-        )
+        decay_share = getattr(training_args, "decay_share", PretrainingArguments.decay_share)
+        return cls(seconds, shape, warmup, decay_share, eval_every, save_every, clock=clock)
 
     # ---- the clock ----------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -202,7 +215,7 @@ class TimeBudget(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         if self.started is None:
             self.started = self.clock()
-            self.startup = time.time() - psutil.Process().create_time()
+            self.startup = time.monotonic() - self.built
 
     def _set_lr(self, lr_scheduler) -> None:
         # The scheduler stepped before this step ended, with the time of the step before; the

@@ -15,8 +15,8 @@ import pytest
 from helpers import run_module, tiny
 from test_resume import ONE_THREAD, start
 
+from recipes.run_folder import checkpoint_is_complete
 from recipes.runs.budget import RECORD
-from recipes.runs.start import checkpoint_is_complete
 
 PEAK_LR = 7e-4  # roberta's family default (recipes/models/families.py)
 

@@ -162,3 +162,18 @@ def test_the_throughput_line_says_what_the_budget_buys():
     line = throughput_line(3000, 2.0, range(2, 5), STEP_CAP, budget_left=600.0)
     # 0.667 s a step, 1000 tokens a step: 600 s buy 900 steps, 900,000 tokens
     assert "the 10 min left of time_budget buy about 900 more steps (900,000 tokens)" in line
+
+
+def test_any_training_arguments_can_be_taken_over_keeping_their_shape(tmp_path):
+    # the benchmarks' stock ways: run_mlm.py's linear decay without warm-up, sized by the clock
+    from transformers import TrainingArguments
+
+    stock = TrainingArguments(output_dir=str(tmp_path), max_steps=10, report_to="none")
+    budget = TimeBudget.taking_over(stock, 60.0, clock=FakeClock())
+    assert (budget.shape, budget.warmup, budget.eval_every, budget.save_every) == (
+        "linear", 0.0, None, None
+    )  # fmt: skip
+    assert stock.max_steps == STEP_CAP and stock.lr_scheduler_type == "constant"
+    stock = TrainingArguments(output_dir=str(tmp_path), warmup_steps=100, report_to="none")
+    with pytest.raises(UserError, match="as a share of the budget"):
+        TimeBudget.taking_over(stock, 60.0)
