@@ -117,3 +117,28 @@ def test_a_killed_run_resumes_and_spends_only_what_is_left(
     peak = lrs.index(max(lrs))
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :], strict=False))
     assert lrs[-1] < 0.05 * PEAK_LR
+
+
+def test_bert_trains_for_a_budget_too(tmp_path, corpus_files):
+    # pretrain_bert takes the same settings and callback; its WordPiece tokenizer is trained here
+    from recipes.arguments import DataSourceArguments
+    from tokenizer_training.train_tokenizer import TokenizerArguments, train_tokenizer
+
+    tok = tmp_path / "tok"
+    args = TokenizerArguments(tokenizer_type="wordpiece", vocab_size=800, output_dir=str(tok))
+    train_tokenizer(args, DataSourceArguments(train_files=corpus_files))
+    out = tmp_path / "bert"
+    run = run_module(
+        "recipes.pretrain_bert", "--config", "recipes/configs/bert-tiny-nsp.yaml",
+        "--train_files", *corpus_files, "--tokenizer_name_or_path", str(tok),
+        "--output_dir", str(out), "--time_budget", "6s",
+        *tiny(max_steps=None, text_sample_by="paragraph", logging_steps=10),
+        env=ONE_THREAD,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["time_budget"] == 6.0 and results["time_budget_spent"] >= 6.0
+    last_step, last_lr = learning_rates(out)[-1]
+    assert last_step == json.loads((out / "trainer_state.json").read_text())["global_step"]
+    assert last_lr < 0.05 * 5e-4  # bert-tiny-nsp.yaml's peak, decayed
+    assert "| time_budget | 6 s (" in (out / "README.md").read_text()
