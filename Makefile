@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install data demo test lint format bench bench-gpu clean
+.PHONY: install data demo test lint format bench bench-gpu bench-pll clean
 
 install: $(STAMP)
 
@@ -119,6 +119,9 @@ bench: data
 # each for the same time budget): tokens/s, peak memory, MFU; ~6 min on a GPU, no data needed.
 bench-gpu: install
 	$(PY) -m benchmarks.gpu
+
+bench-pll: install
+	$(PY) -m benchmarks.pll
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -67,6 +67,7 @@ HELP_SECTIONS = {
         "overwrite_output_dir",
         "save_steps",
         "save_every",
+        "save_steps_log_spaced",
         "save_total_limit",
         "resume_from_checkpoint",
         "language",
@@ -75,6 +76,7 @@ HELP_SECTIONS = {
         "hub_model_id",
         "hub_private_repo",
         "hub_strategy",
+        "push_revisions",
     ],
 }
 

@@ -25,6 +25,7 @@ from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
+from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
@@ -73,6 +74,7 @@ def main(argv=None) -> dict:
         raise UserError("NSP examples are sentence pairs: drop `line_by_line`.")
     budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
 
     # ---- Tokenizer (WordPiece: [CLS] [SEP] [PAD] [UNK] [MASK]) and model config, or a BERT
     # checkpoint (its vocabulary extended before any tokenizing). `model_impl: scratch`:
@@ -102,8 +104,9 @@ def main(argv=None) -> dict:
     # ---- Model ------------------------------------------------------------------------------
     model = start.model()
     report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
-    # tokens/s after a few steps, and the time to go (what the budget buys)
-    callbacks = [ThroughputReport(budget)] + ([budget] if budget else [])
+    # tokens/s after a few steps, and the time to go (what the budget buys); the budget's clock
+    # before log-spaced saves, which add theirs; checkpoints as Hub revisions
+    callbacks = [ThroughputReport(budget), *([budget] if budget else []), *revisions]
     if scratch:
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:  # under FSDP: one unit per BertLayer

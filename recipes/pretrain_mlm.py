@@ -28,6 +28,7 @@ from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
+from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
@@ -89,6 +90,7 @@ def main(argv=None) -> dict:
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
     budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
@@ -129,8 +131,9 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        # tokens/s after a few steps, and the time to go (what the budget buys)
-        callbacks=[ThroughputReport(budget)] + ([budget] if budget else []),
+        # tokens/s after a few steps, and the time to go (what the budget buys); the budget's
+        # clock before log-spaced saves, which add theirs; checkpoints as Hub revisions
+        callbacks=[ThroughputReport(budget), *([budget] if budget else []), *revisions],
     )
 
     # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------

@@ -29,6 +29,7 @@ PARTS = [
             "recipes.budget_arguments",
             "recipes.help",
             "recipes.old_names",
+            "recipes.push_arguments",
         ],
     ),
     ("runs", ["recipes.runs"]),
