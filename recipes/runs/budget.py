@@ -80,12 +80,8 @@ class TimeBudget(TrainerCallback):
     share spent, and evaluates and saves by the clock. Build it with `from_args`."""
 
     def __init__(self, seconds, shape, warmup, decay_share, eval_every, save_every, clock=None):
-        self.seconds, self.shape, self.warmup, self.decay_share = (
-            seconds,
-            shape,
-            warmup,
-            decay_share,
-        )
+        self.seconds, self.shape = seconds, shape  # the budget; lr_scheduler_type's shape
+        self.warmup, self.decay_share = warmup, decay_share  # shares of the budget
         self.eval_every, self.save_every = eval_every, save_every  # None: not at all
         self.clock = clock or time.perf_counter
         self.prior = 0.0  # seconds spent by the earlier runs of this command (the checkpoint's)
@@ -255,9 +251,10 @@ class TimeBudget(TrainerCallback):
         if not state.is_world_process_zero:
             return
         runs = f" over {self.runs} runs" if self.runs > 1 else ""
+        tokens = state.num_input_tokens_seen  # 0 where Trainer does not count them
         lines = [
             f"time budget {seconds_text(self.seconds)}: {self.spent:.1f} s of training spent"
-            f"{runs}, {state.global_step:,} steps, {state.num_input_tokens_seen:,} tokens"
+            f"{runs}, {state.global_step:,} steps" + (f", {tokens:,} tokens" if tokens else "")
         ]
         if self.lr_at_stop is not None:
             lines.append(f"learning rate at the last step: {self.lr_at_stop:.3g}")
