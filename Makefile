@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install data demo test lint format bench bench-pll clean
+.PHONY: install data demo test lint format bench bench-gpu bench-pll clean
 
 install: $(STAMP)
 
@@ -114,6 +114,11 @@ format: install
 
 bench: data
 	$(PY) -m benchmarks.bench
+
+# Base-size speed (ModernBERT and RoBERTa at 128/512/1024 tokens, the recipe vs run_mlm.py's way,
+# each for the same time budget): tokens/s, peak memory, MFU; ~6 min on a GPU, no data needed.
+bench-gpu: install
+	$(PY) -m benchmarks.gpu
 
 bench-pll: install
 	$(PY) -m benchmarks.pll

@@ -14,7 +14,8 @@ One process, one corpus (Shakespeare, `make data`), one model shape (hidden 256,
     d  c with `model_type: modernbert` (GeGLU FFN, every layer global as modernbert-tiny.yaml)
     c-workers  (optional) c with dataloader_num_workers=1
 
-Every model is built by recipes/models/families.py (benchmarks/ways.py), as the recipes build them.
+The recipe's ways are built by recipes/pretrain_mlm.py's own functions, the stock ways'
+models by recipes/models/families.py (benchmarks/ways.py).
 
 Each run builds a fresh model and Trainer, trains `warmup + steps` steps and times the last
 `steps` (from the end of the warm-up steps to the end of the last, data loading included); the
@@ -98,7 +99,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="--steps 5 --warmup 2 --repeats 1 --race_seconds 10 --probe_steps 2.",
+        help="--steps 5 --warmup 2 --repeats 1 --race_seconds 10.",
     )
     p.add_argument(
         "--ways",
@@ -130,12 +131,6 @@ def parse_args(argv=None):
         help="Held-out blocks the race evaluates on, the first of the recipe's hold-out (0: all).",
     )
     p.add_argument(
-        "--probe_steps",
-        type=int,
-        default=8,
-        help="Timed steps of the probe that sizes each race way's schedule to the budget.",
-    )
-    p.add_argument(
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
@@ -156,12 +151,12 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.repeats = 5, 2, 1
-        args.race_seconds, args.probe_steps = 10, 2
+        args.race_seconds = 10
     args.ways = [] if args.ways == "none" else args.ways.split(",")
     if unknown := set(args.ways) - set(WAYS):
         p.error(f"unknown ways {sorted(unknown)}; choose from {', '.join(WAYS)}")
-    if min(args.steps, args.warmup, args.repeats, args.probe_steps) < 1:
-        p.error("--steps, --warmup, --repeats and --probe_steps must be >= 1")
+    if min(args.steps, args.warmup, args.repeats) < 1:
+        p.error("--steps, --warmup and --repeats must be >= 1")
     if args.race_seconds < 0:
         p.error("--race_seconds must be >= 0")
     if min(args.race_eval_every, args.race_eval_every_early) <= 0:

@@ -12,8 +12,10 @@ a -> a' is the gap the hyperparameters make; a' -> b the one the recipe's engine
 Every way: the bench's tokenizer, model shape, batch and precision, and the recipe's training
 text (Shakespeare minus its hold-out). The clock counts training only: it stops while the
 model is evaluated on the recipe's held-out blocks, masked once with a fixed seed, so every way
-answers the same questions. Each way's schedule ends at the budget: a probe measures its
-s/step first and max_steps = budget / (s/step); training stops at the budget at the latest.
+answers the same questions. Each way's learning-rate schedule runs on that clock
+(recipes/runs/budget.py TimeBudget, what `--time_budget` uses): its warm-up and decay are shares
+of the budget, each way's own shape (run_mlm.py's linear decay without warm-up for (a)), so it
+has decayed when the budget ends, and training stops at the first step end past it.
 
 The verdict: the time each way needs to reach a threshold well above the most-frequent-token
 floor, measured at the first evaluation that reaches it (every 10 s in the first minute, where
@@ -49,6 +51,7 @@ from recipes.data.packing import tokenize_datasets
 from recipes.data.text import load_raw_datasets
 from recipes.models.families import FAMILIES
 from recipes.pretrain_mlm import parse_args as recipe_args
+from recipes.runs.budget import TimeBudget
 from recipes.runs.metrics import most_frequent_share
 
 matplotlib.use("Agg")
@@ -85,21 +88,20 @@ EARLY_UNTIL = 60.0  # seconds of dense evaluations: the curves leave the plateau
 # ---- Building each way ----------------------------------------------------------------------
 
 
-def _recipe_argv(name: str, args, tok_dir, bf16: bool, max_steps: int) -> list[str]:
+def _recipe_argv(name: str, args, tok_dir, bf16: bool) -> list[str]:
     out = Path(args.work_dir) / "race" / name
     return ["--config", str(CONFIGS[name]), *recipe_argv(args, tok_dir, bf16)] + [
         "--output_dir",
         str(out),
-        "--max_steps",
-        str(max_steps),
     ]
 
 
-def build(name: str, args, tokenizer, tok_dir, bf16: bool, max_steps: int, data: dict):
-    """(model, TrainingArguments, collator, training blocks, settings) for race way `name`."""
+def build(name: str, args, tokenizer, tok_dir, bf16: bool, data: dict):
+    """(model, TrainingArguments, collator, training blocks, sparse head?) for race way
+    `name`; its max_steps and schedule are the config's, until a TimeBudget takes them over."""
     set_seed(args.seed)
     if name in CONFIGS:
-        way = recipe_way(_recipe_argv(name, args, tok_dir, bf16, max_steps), tokenizer)
+        way = recipe_way(_recipe_argv(name, args, tok_dir, bf16), tokenizer)
         key = (name, "train")
         if key not in data:  # the recipe's own loading and packing of its training split
             raw = load_raw_datasets(way.data_args)
@@ -110,17 +112,18 @@ def build(name: str, args, tokenizer, tok_dir, bf16: bool, max_steps: int, data:
         return way.model, way.training_args, way.collator, data[key], sparse
     hp, dropout = {}, {}
     if name == "run_mlm_recipe_hp":
-        recipe = recipe_args(_recipe_argv(STOCK_FAMILY, args, tok_dir, bf16, max_steps))
+        recipe = recipe_args(_recipe_argv(STOCK_FAMILY, args, tok_dir, bf16))
         hp = {k: getattr(recipe[3], k) for k in HYPERPARAMETERS}
         dropout = {k: v for k, v in model_overrides(recipe[2]).items() if "dropout" in k}
     out = Path(args.work_dir) / "race" / name
-    training_args = stock_training_args(args, out, max_steps, bf16, **hp)
+    training_args = stock_training_args(args, out, 1, bf16, **hp)  # max_steps: the budget's
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     return stock_model(tokenizer, args, **dropout), training_args, collator, data["run_mlm"], False
 
 
-def settings(model, training_args, collator, sparse: bool) -> dict:
-    """What the way trains with, read back from the objects it trains with."""
+def settings(model, training_args, collator, sparse: bool, budget: TimeBudget) -> dict:
+    """What the way trains with, read back from the objects it trains with (its schedule from
+    the budget, which took it over from training_args)."""
     config = model.config.to_dict()
     return {
         "model": type(model).__name__,
@@ -128,8 +131,8 @@ def settings(model, training_args, collator, sparse: bool) -> dict:
         "collator": type(collator).__name__,
         "mlm_probability": collator.mlm_probability,
         "learning_rate": training_args.learning_rate,
-        "warmup_steps": training_args.warmup_steps,
-        "lr_scheduler_type": str(getattr(training_args.lr_scheduler_type, "value", "")),
+        "warmup_steps": budget.warmup,
+        "lr_scheduler_type": budget.shape,
         "adam_betas": [training_args.adam_beta1, training_args.adam_beta2],
         "weight_decay": training_args.weight_decay,
         "optim": str(getattr(training_args.optim, "value", training_args.optim)),
@@ -198,21 +201,6 @@ def held_out_accuracy(model, batches, bf16: bool) -> dict:
 # ---- Clocks -----------------------------------------------------------------------------------
 
 
-class Probe(TrainerCallback):
-    """Seconds per step over the steps after the first `warmup`."""
-
-    def __init__(self, warmup: int, device: str):
-        self.warmup, self.device, self.start, self.step_s = warmup, device, None, None
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step in (self.warmup, state.max_steps):
-            sync(self.device)
-            if state.global_step == self.warmup:
-                self.start = time.perf_counter()
-            else:
-                self.step_s = (time.perf_counter() - self.start) / (state.max_steps - self.warmup)
-
-
 def eval_marks(budget: float, every: float, early_every: float) -> list[float]:
     """Training seconds at which the race evaluates: every `early_every` s in the first
     EARLY_UNTIL s, then every `every` s; the budget last."""
@@ -224,12 +212,17 @@ def eval_marks(budget: float, every: float, early_every: float) -> list[float]:
 
 class RaceClock(TrainerCallback):
     """Training seconds, evaluation excluded: evaluates at 0 and at the first step end past
-    each of `marks` (its last is the budget, where training stops)."""
+    each of `marks` (its last is the budget, where the way's TimeBudget stops training)."""
 
     def __init__(self, marks: list[float], evaluate, device: str):
         self.marks, self.evaluate, self.device = marks, evaluate, device
         self.budget = marks[-1]
         self.points, self.eval_seconds, self.ended_by = [], 0.0, None
+
+    def training_seconds(self) -> float:
+        """Training seconds so far, evaluations excluded: the clock of the way's TimeBudget."""
+        sync(self.device)  # the GPU's queued work is part of the step
+        return self.elapsed + (time.perf_counter() - self.start)
 
     def _evaluate(self, state, model):
         start = time.perf_counter()
@@ -249,7 +242,8 @@ class RaceClock(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         sync(self.device)
         self.elapsed += time.perf_counter() - self.start
-        over, last = self.elapsed >= self.budget, state.global_step >= state.max_steps
+        # the way's TimeBudget, called before this clock, has decided whether the budget is spent
+        over, last = control.should_training_stop, state.global_step >= state.max_steps
         if over or last or self.elapsed >= self.marks[self.next]:
             self._evaluate(state, model)
             while self.next < len(self.marks) - 1 and self.marks[self.next] <= self.elapsed:
@@ -336,7 +330,7 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
     budget = args.race_seconds
     marks = eval_marks(budget, args.race_eval_every, args.race_eval_every_early)
     # ---- Data: the recipe's split; run_mlm.py's blocks of the same training text ---------------
-    data_args = recipe_args(_recipe_argv(STOCK_FAMILY, args, tok_dir, bf16, 1))[0]
+    data_args = recipe_args(_recipe_argv(STOCK_FAMILY, args, tok_dir, bf16))[0]
     raw = load_raw_datasets(data_args)
     held_out = tokenize_datasets({"validation": raw["validation"]}, tokenizer, data_args, None)
     blocks = held_out["validation"]
@@ -348,34 +342,21 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
     n_masked = sum(int((labels != -100).sum()) for _, labels in batches)
     print(f"race: {len(blocks)} held-out blocks, {n_masked} masked tokens")
 
-    # ---- Probe: each way's s/step, so its schedule (max_steps) ends at the budget ----------
-    probes, results = {}, {}
-    for name in RACE_WAYS:
-        steps = 1 + args.probe_steps  # the first step (thread pools, allocations) untimed
-        model, targs, collator, dataset, _ = build(
-            name, args, tokenizer, tok_dir, bf16, steps, data
-        )
-        probe = Probe(1, device)
-        train_quietly(model, targs, collator, dataset, tokenizer, probe)
-        probes[name] = probe.step_s
-        print(f"race probe {name}: {probe.step_s:.3f} s/step")
-
+    results = {}
     # ---- Race: one way after another, each for `budget` training seconds ---------------------
     for name, (letter, what) in RACE_WAYS.items():
-        max_steps = max(1, int(budget / probes[name]))
-        model, targs, collator, dataset, sparse = build(
-            name, args, tokenizer, tok_dir, bf16, max_steps, data
-        )
-        print(f"race ({letter}) {what}: max_steps {max_steps}")
+        model, targs, collator, dataset, sparse = build(name, args, tokenizer, tok_dir, bf16, data)
+        print(f"race ({letter}) {what}")
         clock = RaceClock(marks, lambda m: held_out_accuracy(m, batches, bf16), device)
-        trainer = train_quietly(model, targs, collator, dataset, tokenizer, clock)
+        # the way's own schedule shape, over the share of the budget its clock has spent
+        by_the_clock = TimeBudget.taking_over(targs, budget, clock=clock.training_seconds)
+        trainer = train_quietly(model, targs, collator, dataset, tokenizer, by_the_clock, clock)
         results[name] = {
             "letter": letter,
             "description": what,
-            "settings": settings(model, targs, collator, sparse),
-            "probe_step_s": probes[name],
-            "max_steps": max_steps,
+            "settings": settings(model, targs, collator, sparse, by_the_clock),
             "steps": trainer.state.global_step,
+            "lr_at_end": by_the_clock.lr_at_stop,
             "ended_by": clock.ended_by,
             "train_seconds": clock.points[-1]["seconds"],
             "eval_seconds": clock.eval_seconds,
@@ -388,7 +369,6 @@ def run_race(args, tokenizer, tok_dir, bf16: bool, device: str) -> dict:
     return {
         "budget_s": budget,
         "eval_marks_s": marks,
-        "probe_steps": args.probe_steps,
         "held_out": {
             "blocks": len(blocks),
             "blocks_available": len(held_out["validation"]),
@@ -476,16 +456,17 @@ def race_markdown(r: dict) -> list[str]:
         "",
         "### What each way trained with",
         "",
-        "Each way's schedule is sized to the budget: a probe of "
-        f"{race['probe_steps']} steps measured its s/step and max_steps = budget / (s/step); it "
-        "stops at the budget at the latest. Ways run one after another, so load from other jobs "
+        "Each way's learning-rate schedule runs on its training clock (recipes/runs/budget.py, "
+        "as `--time_budget` does): warm-up and decay are shares of the budget, so every way has "
+        "decayed when it ends, at the first step end past it. Ways run one after another, so "
+        "load from other jobs "
         "can favour one over another: the 1-minute load average after each way was "
         + ", ".join(f"{label[n]} {w['load_average_end'][0]:.1f}" for n, w in ways.items())
         + ".",
         "",
         "| way | what | model, LM head | collator (masking) | lr | warm-up | schedule "
-        "| AdamW betas | weight decay | dropout | probe s/step | max_steps | steps run | ended by |",
-        "|---|---|---|---|---:|---:|---|---|---:|---|---:|---:|---:|---|",
+        "| AdamW betas | weight decay | dropout | steps run | lr at the end | ended by |",
+        "|---|---|---|---|---:|---:|---|---|---:|---|---:|---:|---|",
     ]
     for n, w in ways.items():
         c = w["settings"]
@@ -495,12 +476,12 @@ def race_markdown(r: dict) -> list[str]:
             f"| {c['collator']} ({c['mlm_probability']:.0%}) | {c['learning_rate']:g} "
             f"| {c['warmup_steps']:g} | {c['lr_scheduler_type']} "
             f"| ({c['adam_betas'][0]:g}, {c['adam_betas'][1]:g}) | {c['weight_decay']:g} "
-            f"| {dropout} | {w['probe_step_s']:.3f} | {w['max_steps']:,} | {w['steps']:,} "
+            f"| {dropout} | {w['steps']:,} | {_fmt(w.get('lr_at_end'), '.2g', '-')} "
             f"| {w['ended_by']} |"
         )
     lines += [
         "",
-        "A warm-up below 1 is a share of max_steps. (a) is run_mlm.py as a user runs it: "
+        "The warm-up is a share of the budget. (a) is run_mlm.py as a user runs it: "
         "what is not listed is TrainingArguments' default (fused AdamW, gradient clipping at "
         "1.0). (a') changes only the hyperparameters, to the recipe's RoBERTa ones; (b) adds "
         "the recipe's engineering (LM head at masked positions only, its collator).",

@@ -2,8 +2,9 @@
 
 Shared by the throughput table (bench.py) and the time-to-accuracy race (race.py), so both
 measure the same things. The recipe's ways go through the recipe's own code:
-`recipes.pretrain_mlm.parse_args` for the settings, `recipes.models.families.build_config` /
-`build_model` for the model (its sparse head included), `ResumableMaskingCollator` for masking.
+`recipes.pretrain_mlm.parse_args` for the settings, its `start_from` for the model (the
+starting point main() builds, its sparse head and attention kernel included) and its
+`masking_collator` for masking (padding multiple and whole-word masking as the recipe sets them).
 The stock ways build a stock `RobertaForMaskedLM` (dense head) and stock `TrainingArguments`, as
 the tutorial and run_mlm.py do; their config also comes from `build_config`, since the special
 -token ids must come from the tokenizer whoever writes the config.
@@ -16,9 +17,9 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PrinterCallback, Trainer, TrainingArguments
 
-from recipes.config import model_overrides
 from recipes.data.masking import ResumableMaskingCollator
-from recipes.models.families import FAMILIES, attn_implementation, build_config, build_model
+from recipes.models.families import FAMILIES, build_config
+from recipes.pretrain_mlm import masking_collator, start_from
 from recipes.pretrain_mlm import parse_args as recipe_args
 
 STOCK_FAMILY = "roberta"  # what the tutorial and run_mlm.py train
@@ -124,32 +125,26 @@ class RecipeWay:
     training_args: TrainingArguments
     model: torch.nn.Module
     collator: ResumableMaskingCollator
-    model_config: dict  # the config keys the recipe set (YAML + command line)
 
 
 def recipe_way(argv: list[str], tokenizer) -> RecipeWay:
-    """recipes/pretrain_mlm.py's settings, model and collator, built as its main() builds them."""
+    """recipes/pretrain_mlm.py's settings, model and collator, built by its own functions
+    (start_from, masking_collator), so the bench measures what the recipe trains."""
     data_args, model_args, shape_args, training_args = recipe_args(argv)
-    family = model_args.model_type
-    attention = attn_implementation(model_args.attn_implementation, family, training_args.bf16)
-    overrides = model_overrides(shape_args) | {"attn_implementation": attention}
-    config = build_config(family, tokenizer, data_args.max_seq_length, overrides)
-    model = build_model(family, config, model_args.sparse_mlm_head)
-    collator = ResumableMaskingCollator(
-        tokenizer, mlm_probability=data_args.mlm_probability, seed=training_args.seed
-    )
-    return RecipeWay(data_args, model_args, training_args, model, collator, overrides)
+    start = start_from(argv, data_args, model_args, shape_args, training_args)
+    collator = masking_collator(tokenizer, data_args, training_args)
+    return RecipeWay(data_args, model_args, training_args, start.model(), collator)
 
 
-def train_quietly(model, training_args, collator, dataset, tokenizer, callback) -> Trainer:
-    """Train with `callback` (a timer, a clock), without Trainer's final metrics printout."""
+def train_quietly(model, training_args, collator, dataset, tokenizer, *callbacks) -> Trainer:
+    """Train with `callbacks` (a timer, a clock), without Trainer's final metrics printout."""
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[callback],
+        callbacks=list(callbacks),
     )
     trainer.remove_callback(PrinterCallback)
     trainer.train()

@@ -11,9 +11,10 @@ of transformers' BertForPreTraining; both leave the same stock transformers chec
 Every field is documented in `--help`.
 """
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments
+from recipes.budget_arguments import PretrainingArguments
 from recipes.config import parse_config
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
@@ -21,6 +22,7 @@ from recipes.errors import exit_on_user_error
 from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
+from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.revisions import revision_callbacks
@@ -44,7 +46,7 @@ REFUSED = {
 
 def parse_args(argv=None):
     return parse_config(
-        [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
+        [DataArguments, BertArguments, BertShapeArguments, PretrainingArguments],
         argv,
         defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
         refused=REFUSED,
@@ -77,6 +79,7 @@ def main(argv=None) -> dict:
     data_args, bert_args, shape_args, training_args = parse_args(argv)
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
+    budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
     revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
 
@@ -108,8 +111,9 @@ def main(argv=None) -> dict:
     # ---- Model ------------------------------------------------------------------------------
     model = start.model()
     report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
-    # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
-    callbacks = [ThroughputReport(), *revisions]
+    # tokens/s after a few steps, and the time to go (what the budget buys); the budget's clock
+    # before log-spaced saves, which add theirs; checkpoints as Hub revisions
+    callbacks = [ThroughputReport(budget), *([budget] if budget else []), *revisions]
     if scratch:
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:  # under FSDP: one unit per BertLayer
@@ -161,6 +165,7 @@ def main(argv=None) -> dict:
         held_out_texts=held_out,
         metrics=padding,
         mlm_loss_key="mlm_loss",
+        time_budget=budget,
     )
 
 

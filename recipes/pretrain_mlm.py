@@ -13,9 +13,10 @@ Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> 
 train -> evaluate -> save/push. Every field is documented in `--help`.
 """
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from recipes.arguments import TRAINING_DEFAULTS, DataArguments, ModelArguments
+from recipes.budget_arguments import PretrainingArguments
 from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.packing import check_enough_data, tokenize_datasets
@@ -24,6 +25,7 @@ from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
+from recipes.runs.budget import TimeBudget
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.revisions import revision_callbacks
@@ -44,22 +46,13 @@ def parse_args(argv=None):
     defaults = TRAINING_DEFAULTS | {"ddp_find_unused_parameters": False}
     defaults |= starting_defaults(argv, family)
     return parse_config(
-        [DataArguments, ModelArguments, shapes, TrainingArguments], argv, defaults=defaults
+        [DataArguments, ModelArguments, shapes, PretrainingArguments], argv, defaults=defaults
     )
 
 
-@exit_on_user_error
-def main(argv=None) -> dict:
-    data_args, model_args, shape_args, training_args = parse_args(argv)
-
-    # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
-    resume_from = start_run(training_args, data_args.overwrite_output_dir)
-    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
-    if data_args.streaming and training_args.max_steps <= 0:
-        raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
-
-    # ---- Tokenizer and model config, or a checkpoint (checked before any tokenizing) ------
-    start = starting_point(
+def start_from(argv, data_args, model_args, shape_args, training_args):
+    """The tokenizer and model config, or a checkpoint: recipes/runs/starting_point.py."""
+    return starting_point(
         model_args,
         data_args,
         training_args,
@@ -69,6 +62,40 @@ def main(argv=None) -> dict:
         family_asked=peek(argv, "model_type") is not None,
         attention=model_args.attn_implementation,
     )
+
+
+def masking_collator(tokenizer, data_args, training_args) -> ResumableMaskingCollator:
+    """Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
+    `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/data/masking.py)."""
+    pad_to = None  # packed blocks are all full
+    if data_args.line_by_line:
+        # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
+        # which concatenates one batch per rank before sending each its part: equal shapes
+        # needed, so pad to full length.
+        streamed_ddp = data_args.streaming and training_args.world_size > 1
+        pad_to = data_args.max_seq_length if streamed_ddp else 8
+    return ResumableMaskingCollator(
+        tokenizer,
+        mlm_probability=data_args.mlm_probability,
+        pad_to_multiple_of=pad_to,
+        seed=training_args.seed,
+        whole_words=data_args.whole_word_mask,
+    )
+
+
+@exit_on_user_error
+def main(argv=None) -> dict:
+    data_args, model_args, shape_args, training_args = parse_args(argv)
+
+    # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
+    budget = TimeBudget.from_args(training_args)  # `time_budget`: the clock ends training
+    resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
+
+    # ---- Tokenizer and model config, or a checkpoint (checked before any tokenizing) ------
+    start = start_from(argv, data_args, model_args, shape_args, training_args)
     tokenizer = start.tokenizer
 
     # ---- Data: load, hold out validation, tokenize + pack (cached; rank 0 first) --------
@@ -89,22 +116,7 @@ def main(argv=None) -> dict:
     prepare_for_fsdp(start.family, model)  # under FSDP: one unit per encoder layer of the family
 
     # ---- Collator: 15% of tokens selected; of those 80% -> mask, 10% random, 10% kept ------
-    # Masks are a function of (seed, batch), so a resumed run masks exactly as an unbroken one.
-    # `whole_word_mask`: 15% of words, 80/10/10 per word (recipes/data/masking.py).
-    pad_to = None  # packed blocks are all full
-    if data_args.line_by_line:
-        # A multiple of 8 suits tensor cores. A stream on several processes is read on rank 0,
-        # which concatenates one batch per rank before sending each its part: equal shapes
-        # needed, so pad to full length.
-        streamed_ddp = data_args.streaming and training_args.world_size > 1
-        pad_to = data_args.max_seq_length if streamed_ddp else 8
-    collator = ResumableMaskingCollator(
-        tokenizer,
-        mlm_probability=data_args.mlm_probability,
-        pad_to_multiple_of=pad_to,
-        seed=training_args.seed,
-        whole_words=data_args.whole_word_mask,
-    )
+    collator = masking_collator(tokenizer, data_args, training_args)
 
     # ---- Trainer ------------------------------------------------------------------------
     train_dataset = tokenized["train"]
@@ -119,8 +131,9 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
-        callbacks=[ThroughputReport(), *revisions],
+        # tokens/s after a few steps, and the time to go (what the budget buys); the budget's
+        # clock before log-spaced saves, which add theirs; checkpoints as Hub revisions
+        callbacks=[ThroughputReport(budget), *([budget] if budget else []), *revisions],
     )
 
     # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----
@@ -142,6 +155,7 @@ def main(argv=None) -> dict:
         family=start.family,
         data_args=data_args,
         held_out_texts=held_out,
+        time_budget=budget,
     )
 
 

@@ -138,6 +138,7 @@ def finish_pretraining(
     held_out_texts: list[str],
     metrics: dict | None = None,
     mlm_loss_key: str = "loss",
+    time_budget=None,
 ) -> dict:
     """After `trainer.train()` (its `train_result`): evaluate, print, save; the run's metrics.
 
@@ -148,6 +149,8 @@ def finish_pretraining(
     mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
         "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
     held_out_texts: validation passages; one becomes the card's fill-mask widget example.
+    time_budget: the run's recipes/runs/budget.py TimeBudget, if it has one: its numbers go
+        into all_results.json, the card and run_config.yaml.
     """
     metrics = dict(train_result.metrics) | (metrics or {})
     # transformers' PrinterCallback (the progress output without tqdm) pops it from the dict
@@ -155,6 +158,8 @@ def finish_pretraining(
     tokens = trainer.state.num_input_tokens_seen  # non-padding tokens, all ranks
     metrics["train_tokens"] = tokens
     metrics["train_tokens_per_second"] = round(tokens / metrics["train_runtime"], 1)
+    if time_budget:
+        metrics |= time_budget.metrics()
 
     prefix = f"eval_{mlm_loss_key}".removesuffix("_loss")  # eval_loss -> "eval"
     metrics.update(add_perplexity(final_evaluation(trainer), prefix=prefix))
@@ -172,6 +177,7 @@ def finish_pretraining(
         data_args=data_args,
         widget_text=prompt,
         base_model=base_model,
+        time_budget=time_budget,
     )
     leave_process_group()
     return results
@@ -241,9 +247,11 @@ def finish_pretraining_run(
     data_args,
     widget_text: str,
     base_model: str | None = None,
+    time_budget=None,
 ) -> dict:
     """The pretraining card's sections, its loss curve and next steps, through finish_run.
-    `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
+    `base_model`: the checkpoint continued pretraining started from (None: from scratch).
+    `time_budget`: the run's TimeBudget, if it has one."""
     args = trainer.args
     out = Path(args.output_dir)
     datasets = [data_args.dataset_name] if data_args.dataset_name else []
@@ -254,6 +262,13 @@ def finish_pretraining_run(
         "parameters": count_parameters(trainer.model),
     }
     precision = hyper.pop("train_precision")
+    if time_budget:  # the clock ended training: max_steps was only a cap never meant to be met
+        steps, tokens = trainer.state.global_step, metrics.get("train_tokens", 0)
+        hyper["max_steps"] = None
+        hyper["warmup_steps"] = f"{args.warmup_steps:.0%} of the time budget"
+        hyper["time_budget"] = time_budget.card_line(steps, tokens)
+        if trainer.is_world_process_zero():
+            time_budget.note_in_run_config(out / RUN_CONFIG, steps, tokens)
     card = pretraining_sections(
         model_type=model_type,
         language=data_args.language,

@@ -64,12 +64,27 @@ def duration(seconds: float) -> str:
 
 
 def throughput_line(
-    tokens: int, seconds: float, steps: range, max_steps: int, resumed_at: int = 0
+    tokens: int,
+    seconds: float,
+    steps: range,
+    max_steps: int,
+    resumed_at: int = 0,
+    budget_left: float | None = None,
 ) -> str:
     """The rate measured over `steps` (`tokens` non-padding tokens in `seconds`; 0 tokens: not
-    counted) and the time max_steps take at it (a resumed run: the steps it has left)."""
+    counted) and the time max_steps take at it (a resumed run: the steps it has left); with a
+    time budget (`budget_left` seconds of it left), the steps and tokens it buys at that rate."""
     step_s = seconds / len(steps)
     rate = f"{tokens / seconds:,.0f} tokens/s, " if tokens else ""
+    if budget_left is not None:
+        buys = budget_left / step_s
+        more = f" ({tokens / len(steps) * buys:,.0f} tokens)" if tokens else ""
+        return (
+            f"speed on this machine: {rate}{step_s:.3g} s a step (steps {steps.start}-"
+            f"{steps.stop - 1}); the {duration(budget_left).removeprefix('about ')} left of "
+            f"time_budget buy about {buys:,.0f} more steps{more}, less what evaluations and "
+            "checkpoints take"
+        )
     left = max_steps - resumed_at
     todo = (
         f"the {left:,} steps left of max_steps {max_steps:,}"
@@ -87,10 +102,11 @@ class ThroughputReport(TrainerCallback):
     """Times `steps` training steps after the first `skip` (thread pools, allocations, kernel
     choices make the first ones slow), the time of evaluations and checkpoints in between left
     out, and prints throughput_line once, on the main process. A run too short for that
-    reports what it measured when training ends."""
+    reports what it measured when training ends. `budget`: the run's TimeBudget
+    (recipes/runs/budget.py), if it has one: then the line says what the time left buys."""
 
-    def __init__(self, skip: int = 1, steps: int = 3, clock=time.perf_counter):
-        self.skip, self.steps, self.clock = skip, steps, clock
+    def __init__(self, budget=None, skip: int = 1, steps: int = 3, clock=time.perf_counter):
+        self.budget, self.skip, self.steps, self.clock = budget, skip, steps, clock
         self.resumed_at = self.seen = 0
         self.window = None  # (time, tokens seen, global step) where the timed steps begin
         self.paused = 0.0  # seconds since then spent evaluating and saving
@@ -139,5 +155,6 @@ class ThroughputReport(TrainerCallback):
                 range(step + 1, state.global_step + 1),
                 state.max_steps,
                 self.resumed_at,
+                budget_left=self.budget.left() if self.budget else None,
             )
             print(line)

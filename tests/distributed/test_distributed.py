@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 def launch(
-    launcher: list[str], args: list[str], hf_home, family: str = "roberta"
+    launcher: list[str], args: list[str], hf_home, family: str = "roberta", settings=TINY
 ) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
@@ -50,7 +50,16 @@ def launch(
         OMP_NUM_THREADS="1",  # two processes on a small CPU: no thread oversubscription
     )
     config = ["--config", f"recipes/configs/{family}-tiny.yaml"]
-    command = [sys.executable, "-m", *launcher, "-m", "recipes.pretrain_mlm", *config, *TINY, *args]
+    command = [
+        sys.executable,
+        "-m",
+        *launcher,
+        "-m",
+        "recipes.pretrain_mlm",
+        *config,
+        *settings,
+        *args,
+    ]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -165,3 +174,29 @@ def test_streaming_under_torchrun_reads_each_line_once_across_ranks(tmp_path, bp
     assert position["examples"] == 32 and position["examples_per_step"] == 8
     checksums = rank_checksums(run.stdout)
     assert set(checksums) == {0, 1} and checksums[0] == checksums[1]
+
+
+# --------------------------------------------------------------------------- time budget
+def test_a_time_budget_stops_every_rank_at_the_same_step(tmp_path, bpe_tokenizer_dir, corpus_files):
+    # Each rank's own clock would stop it at its own step, and DDP would then wait forever for
+    # the other; rank 0's clock, broadcast at every step, decides for both (and sets the same
+    # learning rate on both, so their weights stay equal).
+    torchrun = ["torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    out = tmp_path / "model"
+    run = launch(
+        torchrun,
+        ["--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
+         "--output_dir", str(out), "--time_budget", "8s", "--save_every", "2s"],
+        hf_home=tmp_path / "hf_home",
+        settings=tiny(use_cpu=True, max_steps=None, logging_steps=5),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    checksums = rank_checksums(run.stdout)
+    assert set(checksums) == {0, 1} and checksums[0] == checksums[1]
+    results = json.loads((out / "all_results.json").read_text())
+    assert 8.0 <= results["time_budget_spent"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] > 8  # the clock ended it, not the fixture's max_steps
+    last = [e for e in state["log_history"] if "learning_rate" in e][-1]
+    assert last["step"] == state["global_step"]
+    assert last["learning_rate"] < 0.05 * 7e-4  # roberta's peak, decayed

@@ -181,7 +181,7 @@ def test_time_to_accuracy_race_writes_its_report(tmp_path, corpus_files):
     report = bench_module.main(
         ["--train_files", *corpus_files, "--work_dir", str(tmp_path), "--out_dir", str(out)]
         + ["--ways", "none", "--race_seconds", str(budget), "--race_eval_every_early", "1"]
-        + ["--probe_steps", "2", *TINY]
+        + [*TINY]
     )
     race = json.loads((out / "results.json").read_text())["race"]
     assert "training" not in report
@@ -193,10 +193,10 @@ def test_time_to_accuracy_race_writes_its_report(tmp_path, corpus_files):
         seconds = [p["seconds"] for p in points]
         assert seconds[0] == 0 and seconds == sorted(seconds), name
         assert len(points) >= 2 and 0 <= way["final_accuracy"] <= 1
-        assert way["ended_by"] in ("budget", "max_steps")
-        assert way["steps"] <= way["max_steps"] and way["max_steps"] >= 1
-        # stopped at the budget at the latest: at most one step (a few probe steps) past it
-        assert way["train_seconds"] < budget + 5 * way["probe_step_s"] + 1.0, name
+        # the budget's clock ended every way, its schedule decayed, at most a step past it
+        assert way["ended_by"] == "budget" and way["lr_at_end"] == 0.0, name
+        step_s = way["train_seconds"] / way["steps"]
+        assert budget <= way["train_seconds"] < budget + 2 * step_s + 0.5, name
         assert way["settings"]["bf16"] == (report["settings"]["precision"] == "bf16")
     # run_mlm.py's way as a user runs it: TrainingArguments' defaults, dense head, stock collator
     a = race["ways"]["run_mlm"]["settings"]

@@ -26,6 +26,7 @@ PARTS = [
             "recipes.arguments",
             "recipes.shape_arguments",
             "recipes.finetune_arguments",
+            "recipes.budget_arguments",
             "recipes.help",
             "recipes.old_names",
             "recipes.push_arguments",
