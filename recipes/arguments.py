@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar
 
-from transformers import BertConfig, PretrainedConfig
+from transformers import PretrainedConfig
 
 from recipes.errors import UserError
-from recipes.models.families import DERIVED, FAMILIES, MLM_FAMILIES
+from recipes.models.families import (
+    DERIVED,
+    FAMILIES,
+    MLM_FAMILIES,
+    NSP_FAMILIES,
+    choices_help,
+    display_names,
+    families_with_config_field,
+    recipe_hints,
+)
 
 
 @dataclass
@@ -204,8 +213,9 @@ class ContinueArguments:
         default=None,
         metadata={
             "help": "Continue pretraining this checkpoint instead of starting from random "
-            "weights: a local folder or a Hub id of a RoBERTa, ModernBERT (masked-LM recipe) or "
-            "BERT (BERT recipe) model. Weights (safetensors only), config and, unless "
+            "weights: a local folder or a Hub id of a model of the recipe's families "
+            f"(masked-LM recipe: {display_names(MLM_FAMILIES)}; BERT recipe: "
+            f"{display_names(NSP_FAMILIES)}). Weights (safetensors only), config and, unless "
             "tokenizer_name_or_path is set, the tokenizer come from it; model-shape keys must "
             "match it (dropout keys may differ)."
         },
@@ -235,19 +245,26 @@ class ContinueArguments:
             raise UserError(f"`max_added_tokens` must be at least 1, got {self.max_added_tokens}.")
 
 
-@dataclass
-class ModelArguments(ContinueArguments):
-    model_type: str = field(
-        default="modernbert",
+def model_type_field(families: list[str]):
+    """A recipe's `model_type`: its families (recipes/models/families.py), the first the
+    default, each described by its record."""
+    return field(
+        default=families[0],
         metadata={
-            "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
-            "positions; learns about twice as much per CPU-minute here, README) or 'roberta' "
-            "(the tutorial's). "
-            "Its config fields (hidden_size, ...) can then be set too. With "
-            "model_name_or_path, the checkpoint's own.",
-            "choices": MLM_FAMILIES,
+            "help": f"Model family: {choices_help(families)}. The first is the default. Its "
+            "config fields (hidden_size, ...) can then be set too. With model_name_or_path, "
+            "the checkpoint's own.",
+            "choices": families,
         },
     )
+
+
+@dataclass
+class ModelArguments(ContinueArguments):
+    # a family another recipe trains: point to that recipe (recipes/config.py)
+    choice_hints: ClassVar[dict] = recipe_hints()
+
+    model_type: str = model_type_field(MLM_FAMILIES)
     sparse_mlm_head: bool = field(
         default=True,
         metadata={
@@ -259,7 +276,7 @@ class ModelArguments(ContinueArguments):
         default="auto",
         metadata={
             "help": "Attention kernel. auto: flash_attention_2 on a CUDA GPU in bf16 where "
-            "flash-attn is installed, else sdpa.",
+            "flash-attn is installed, else sdpa; the family's eager one where it has neither.",
             "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
         },
     )
@@ -273,20 +290,22 @@ SHAPE_DERIVED_UNLESS_SET = {
 
 
 def model_config_arguments(
-    config_class: type[PretrainedConfig], derived, extra_fields: tuple = ()
+    config_class: type[PretrainedConfig], derived, extra_fields: tuple = (), own: dict | None = None
 ) -> type:
     """A dataclass with one optional field per model-shape field of `config_class`.
 
     Fields come from the config class itself (minus the generic PretrainedConfig ones and the
     ones we derive from the tokenizer), so a misspelt model key is an unknown key.
-    `extra_fields` adds (name, type) pairs the config takes as keyword arguments only. The
-    class keeps `config_class` and `config_defaults` (the class's own values) for `--help`.
+    `extra_fields` adds (name, type) pairs the config takes as keyword arguments only; `own`,
+    the family's values where they differ from the class's. The class keeps `config_class`
+    and `config_defaults` (the values a model gets unless set) for `--help`.
     """
     generic = set(PretrainedConfig().to_dict())
     # decoder-only knobs mean nothing for an encoder; `use_cache` would also collide with
     # TrainingArguments' own field of that name
     generic |= {"use_cache", "is_decoder", "add_cross_attention"}
-    defaults = config_class().to_dict()
+    own = own or {}
+    defaults = {name: own.get(name, value) for name, value in config_class().to_dict().items()}
     fields, config_defaults = [], {}
     for name, default in defaults.items():
         if name in generic or name in derived or default is None or name.startswith("_"):
@@ -296,15 +315,21 @@ def model_config_arguments(
         unset = SHAPE_DERIVED_UNLESS_SET.get(name)
         if unset is None:
             config_defaults[name] = default
-            unset = f"the class's own, {default!r}"
+            whose = "the family's" if name in own else "the class's own"
+            unset = f"{whose}, {default!r}"
         help_text = f"{config_class.__name__}.{name}; unset: {unset}."
         fields.append(
             (name, type(default) | None, field(default=None, metadata={"help": help_text}))
         )
     for name, kind in extra_fields:
-        help_text = f"{config_class.__name__}(..., {name}=...) keyword."
+        help_text = f"{config_class.__name__}(..., {name}=...) keyword"
+        if name in own:
+            config_defaults[name] = own[name]
+            help_text += f"; unset: the family's, {own[name]!r}"
+        help_text += "."
         fields.append((name, kind | None, field(default=None, metadata={"help": help_text})))
     namespace = {"config_class": config_class, "config_defaults": config_defaults}
+    namespace["family_defaults"] = list(own)
     return dataclasses.make_dataclass(
         f"{config_class.__name__}Arguments", fields, namespace=namespace
     )
@@ -314,7 +339,10 @@ def model_config_arguments(
 def shape_arguments(family: str) -> type:
     """The dataclass of `family`'s model-config fields (every field of its config class)."""
     spec = FAMILIES[family]
-    return model_config_arguments(spec.config_class, DERIVED, spec.extra_fields)
+    fixed = {name: why for name, (_, why) in spec.fixed_config.items()}
+    return model_config_arguments(
+        spec.config_class, DERIVED | fixed, spec.extra_fields, spec.config_defaults
+    )
 
 
 @cache
@@ -333,6 +361,9 @@ def any_shape_arguments() -> type:
 
 @dataclass
 class BertArguments(ContinueArguments):
+    choice_hints: ClassVar[dict] = recipe_hints()
+
+    model_type: str = model_type_field(NSP_FAMILIES)
     model_impl: str = field(
         default="transformers",
         metadata={
@@ -405,9 +436,6 @@ class BertArguments(ContinueArguments):
         super().__post_init__()
 
 
-BertShapeArguments = model_config_arguments(BertConfig, DERIVED)
-
-
 @dataclass
 class ClassificationDataArguments(DataSourceArguments):
     """Data for fine-tuning; `text_column` (inherited) holds the (first) text."""
@@ -477,6 +505,10 @@ class ClassificationDataArguments(DataSourceArguments):
             raise UserError("`streaming` is for pretraining corpora; fine-tuning data is loaded.")
 
 
+# the families whose classifier lets `classifier_pooling` choose its input
+POOLING_FAMILIES = families_with_config_field("classifier_pooling")
+
+
 @dataclass
 class FinetuneModelArguments:
     help_section: ClassVar[str] = "model"
@@ -504,10 +536,11 @@ class FinetuneModelArguments:
     classifier_pooling: str = field(
         default="auto",
         metadata={
-            "help": "ModernBERT's classifier input: 'mean' of every token's vector or the first "
+            "help": f"The classifier's input, where the family's classifier offers a choice "
+            f"({display_names(POOLING_FAMILIES)}): 'mean' of every token's vector or the first "
             "token's ('cls'). auto: mean. Masked-LM pretraining never trains the first token's "
-            "output, so mean pooling carries what pretraining learnt (README). RoBERTa's and "
-            "BERT's heads read the first token; only auto fits them.",
+            "output, so mean pooling carries what pretraining learnt (README). The other "
+            "families' heads read the first token; only auto fits them.",
             "choices": ["auto", "mean", "cls"],
         },
     )
@@ -529,8 +562,11 @@ class FinetuneModelArguments:
         },
     )
     attn_implementation: str = field(
-        default="sdpa",
-        metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
+        default="auto",
+        metadata={
+            "help": "Attention kernel. auto: sdpa where the model has it, else its eager one.",
+            "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
+        },
     )
 
     def __post_init__(self):

@@ -83,8 +83,8 @@ RUN_MLM_EQUIVALENTS = {
     "trust_remote_code": "no model or dataset code is run from the Hub here: models are "
     "transformers' own classes, and datasets 4+ loads no dataset scripts",
     "low_cpu_mem_usage": "drop it: a model is built from scratch or loaded from safetensors",
-    "model_type": "drop it: this recipe's model family is fixed (python -m recipes.pretrain_mlm "
-    "takes model_type: modernbert or roberta)",
+    "model_type": "drop it: the model's family is its checkpoint's (the pretraining recipes take "
+    "`model_type`; their --help lists the families)",
 }
 
 # TrainingArguments fields that Trainer leaves to the script, and that the recipes ignore.
@@ -96,11 +96,6 @@ DO_FLAGS = {
     "themselves: drop it",
 }
 
-# A value outside a field's choices that points to another recipe.
-CHOICE_HINTS = {
-    ("model_type", "bert"): "BERT, masked LM + next-sentence prediction, has its own recipe: "
-    "python -m recipes.pretrain_bert (e.g. --config recipes/configs/bert-tiny-nsp.yaml)",
-}
 
 # Values resolved when the run starts; run_config.yaml records `auto`, so a rerun decides anew.
 AUTO_FIELDS = ("bf16", "disable_tqdm")
@@ -149,13 +144,17 @@ def _run_mlm_name(key: str, known: list[str], where: str) -> str:
     return ours
 
 
-def _choice_hint(key: str, value, where: str) -> None:
-    hint = CHOICE_HINTS.get((key, str(value)))
+def _choice_hint(key: str, value, where: str, hints: dict) -> None:
+    """A value outside a field's choices that points to another recipe: `hints`, the
+    dataclasses' `choice_hints` ({(field, value): hint}; recipes/arguments.py)."""
+    hint = hints.get((key, str(value)))
     if hint:
         raise UserError(f"`{key}: {value}` ({where}): {hint}.")
 
 
-def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[list, list]:
+def _command_line(
+    argv: list[str], known: list[str], actions: dict, hints: dict
+) -> tuple[list, list]:
     """The command line checked (unknown keys, run_mlm.py's flags) and under our names, and
     the AUTO_FIELDS given as `auto` (no boolean for argparse: taken out, resolved later)."""
     out, autos, spelled = [], [], {}
@@ -178,7 +177,7 @@ def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[lis
             continue
         choices = actions[name].choices if name in actions else None  # `no_x` has none
         if choices is not None and following not in choices:
-            _choice_hint(name, following, "the command line")
+            _choice_hint(name, following, "the command line", hints)
         out.append(f"--{name}{eq}{value}")
     return out, autos
 
@@ -201,7 +200,8 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
         actions.setdefault(action.dest, action)  # a bool's `--no_x` comes after `--x`
     field_defaults = {dest: action.default for dest, action in actions.items()}
     known = sorted(dest for dest in actions if dest not in ("help", "config"))
-    argv, autos = _command_line(argv, known, actions)
+    hints = {k: v for cls in dataclass_types for k, v in getattr(cls, "choice_hints", {}).items()}
+    argv, autos = _command_line(argv, known, actions, hints)
 
     # Only what the command line names explicitly: no argparse defaults.
     for action in parser._actions:
@@ -221,7 +221,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     origins = dict.fromkeys(values, "recipe default")
     if config_path is not None:
         for key, value in _load_yaml(Path(config_path), known).items():
-            values[key] = _yaml_value(actions[key], value, config_path)
+            values[key] = _yaml_value(actions[key], value, config_path, hints)
             origins[key] = config_path
     values.update(cli)
     origins.update(dict.fromkeys(cli, "command line"))
@@ -407,7 +407,7 @@ def _load_yaml(path: Path, known: list[str]) -> dict:
     return renamed
 
 
-def _yaml_value(action: argparse.Action, value, where: str):
+def _yaml_value(action: argparse.Action, value, where: str, hints: dict):
     """Check a YAML value as the command line would. YAML 1.1 reads `5e-4` (no dot) as a
     string, which would fail hours later in the optimizer: numeric fields convert strings."""
     if isinstance(value, str) and action.type in (int, float):
@@ -417,7 +417,7 @@ def _yaml_value(action: argparse.Action, value, where: str):
             kind = "an integer" if action.type is int else "a number"
             raise UserError(f"`{action.dest}: {value}` in {where}: expected {kind}.") from None
     if action.choices is not None and isinstance(value, str) and value not in action.choices:
-        _choice_hint(action.dest, value, where)
+        _choice_hint(action.dest, value, where, hints)
         choices = ", ".join(str(c) for c in action.choices)
         raise UserError(f"`{action.dest}: {value}` in {where}: choose one of {choices}.")
     if action.nargs == "+" and isinstance(value, str):  # `train_file: a.txt`, run_mlm.py's way

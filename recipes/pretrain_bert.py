@@ -13,8 +13,8 @@ Every field is documented in `--help`.
 
 from transformers import Trainer, TrainingArguments
 
-from recipes.arguments import TRAINING_DEFAULTS, BertArguments, BertShapeArguments, DataArguments
-from recipes.config import parse_config
+from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments, shape_arguments
+from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
 from recipes.errors import UserError, exit_on_user_error
@@ -31,10 +31,13 @@ PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
 
 def parse_args(argv=None):
+    family = peek(argv, "model_type") or BertArguments.model_type
+    # an unknown family is reported by the full parse, against the field's choices
+    shapes = shape_arguments(family if family in NSP_FAMILIES else BertArguments.model_type)
     return parse_config(
-        [DataArguments, BertArguments, BertShapeArguments, TrainingArguments],
+        [DataArguments, BertArguments, shapes, TrainingArguments],
         argv,
-        defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
+        defaults=TRAINING_DEFAULTS | starting_defaults(argv, family),
     )
 
 
@@ -81,6 +84,8 @@ def main(argv=None) -> dict:
         training_args,
         shape_args,
         NSP_FAMILIES,
+        family=bert_args.model_type,
+        family_asked=peek(argv, "model_type") is not None,
         attention=None if scratch else bert_args.attn_implementation,
         fresh_model=scratch_bert.BertForPreTraining if scratch else None,
     )

@@ -25,7 +25,7 @@ from transformers import logging as hf_logging
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from recipes.errors import UserError
-from recipes.models.families import FAMILIES, build_model
+from recipes.models.families import FAMILIES, attention_kernel, build_model
 from recipes.runs.start import RUN_CONFIG
 
 
@@ -167,8 +167,9 @@ def load_pretrained(
             )
     check_positions(config, max_seq_length, where)
     model = build_model(family, copy.deepcopy(config), sparse_mlm_head)
+    # as build_model set it up (the family's fixed config values): the same weight names
     pretrained, info = FAMILIES[family].model_class.from_pretrained(
-        path, config=config, use_safetensors=True, output_loading_info=True
+        path, config=copy.deepcopy(model.config), use_safetensors=True, output_loading_info=True
     )
     model.load_state_dict(pretrained.state_dict())
     return family, model, sorted(info["missing_keys"])
@@ -182,7 +183,8 @@ NO_CHECKPOINT_HINT = (
 
 
 def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int, attn: str):
-    """Tokenizer and the checkpoint's config with this task's labels, checked for fit."""
+    """Tokenizer and the checkpoint's config with this task's labels and the attention kernel
+    `attn` ('auto': SDPA where the model has it), checked for fit."""
     folder = local_checkpoint(path, NO_CHECKPOINT_HINT)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -198,8 +200,10 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
-        attn_implementation=attn,
     )
+    classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(config))
+    if classifier is not None:  # else AutoModelForSequenceClassification says it has none
+        config._attn_implementation = attention_kernel(attn, classifier, bf16=False)
     if tokenizer.pad_token is None:
         raise UserError(f"the tokenizer in {path} has no pad token; set `pad_token` and save it.")
     check_positions(config, max_seq_length, path)

@@ -58,9 +58,11 @@ def register_lm_bias_once(model, mlm_head: str) -> None:
     the head adds it after the decoder: the same logits and gradients, one Parameter, one name.
     The state dict then has `lm_head.bias` (the name a checkpoint stores anyway, the tied
     `decoder.bias` being left out), and stock from_pretrained ties it back. `mlm_head`: the
-    head's submodule (the family's record); no-op without one (ModernBERT)."""
+    head's submodule (the family's record); no-op without one, or without a decoder whose bias
+    is tied to the head's."""
     head = model.get_submodule(mlm_head) if mlm_head else None
-    if head is None or getattr(head, "bias", None) is None or head.decoder.bias is not head.bias:
+    decoder = getattr(head, "decoder", None)  # DeBERTa's head decodes with the embeddings
+    if decoder is None or getattr(head, "bias", None) is None or decoder.bias is not head.bias:
         return
     head.decoder.register_parameter("bias", None)
     head.forward = types.MethodType(_decode_then_add_bias, head)
