@@ -86,7 +86,7 @@ demo-payoff: install
 		{ mkdir -p data/debs && cd data/debs && apt-get download manpages-de manpages-de-dev; } || \
 		{ echo "apt-get download failed: put manpages-de*.deb and manpages-de-dev*.deb (any \
 		Debian mirror, pool/main/m/manpages-de/) in data/debs and rerun"; exit 2; }
-	test -f $(DE_DATA)/corpus.txt || $(PY) -m recipes.tasks.manpages_de --debs data/debs --out $(DE_DATA)
+	test -f $(DE_DATA)/corpus.txt || $(PY) -m recipes.tasks.manpages_de --debs data/debs --out_dir $(DE_DATA)
 	$(PY) -m tokenizer_training.train_tokenizer --config tokenizer_training/configs/bytelevel-bpe.yaml \
 		--train_files $(DE_DATA)/corpus.txt --output_dir outputs/tokenizer-de
 	$(PY) -m recipes.pretrain_mlm --config recipes/configs/modernbert-tiny.yaml \

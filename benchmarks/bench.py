@@ -56,11 +56,12 @@ from benchmarks.ways import (
     tutorial_lines,
 )
 from recipes.arguments import DataArguments
-from recipes.data.text import load_raw_datasets, tokenize_datasets
+from recipes.data.packing import tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.data.tokenizer import load_tokenizer
 from recipes.models.families import FAMILIES
+from recipes.precision import resolve_bf16
 from recipes.pretrain_mlm import parse_args as recipe_args
-from recipes.runs.precision import resolve_bf16
 from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent

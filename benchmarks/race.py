@@ -45,7 +45,8 @@ from benchmarks.ways import (
 )
 from recipes.config import model_overrides
 from recipes.data.masking import ResumableMaskingCollator
-from recipes.data.text import load_raw_datasets, tokenize_datasets
+from recipes.data.packing import tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.models.families import FAMILIES
 from recipes.pretrain_mlm import parse_args as recipe_args
 from recipes.runs.metrics import most_frequent_share

@@ -9,10 +9,13 @@ family's `training_defaults`), the YAML file, the command line. Every key must n
 unknown or misspelt key is an error with a suggestion, never silently dropped (run_mlm.py's
 `config_overrides` string and untyped `cfg.get(key, default)` both swallow typos). run_mlm.py's
 own flags are read under our names or refused with the equivalent. The fields themselves and
-their help live in recipes/arguments.py; `--help` is recipes/help.py.
+their help live in recipes/arguments.py; `--help` is recipes/help.py; older and run_mlm.py names
+are recipes/old_names.py.
 
-Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the model config
-class itself, so every `RobertaConfig`/`BertConfig` field is accepted and nothing else is.
+Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the family's model
+config class itself (recipes/shape_arguments.py), so every field of it is accepted and nothing
+else is. Nothing here knows a family: what the fields say about values and keys they refuse
+(`choice_hints`, `not_settable`) comes with the dataclasses.
 """
 
 import argparse
@@ -31,70 +34,18 @@ from transformers.utils import logging as transformers_logging
 
 from recipes.errors import UserError
 from recipes.help import HELP_FLAGS, format_help
-from recipes.models.families import DERIVED
-from recipes.runs.precision import resolve_bf16
+from recipes.old_names import (
+    DO_FLAGS,
+    RENAMED_KEYS,
+    RUN_MLM_ALIASES,
+    RUN_MLM_EQUIVALENTS,
+)
+from recipes.precision import resolve_bf16
 
 
 def model_overrides(model_config_args) -> dict:
     """The model-shape fields the user set, ready for `config_class(**overrides)`."""
     return {k: v for k, v in dataclasses.asdict(model_config_args).items() if v is not None}
-
-
-# Keys users carry over from older transformers, and what to use instead.
-RENAMED_KEYS = {
-    "evaluation_strategy": "eval_strategy",
-    "warmup_ratio": "warmup_steps (a float below 1 is read as a ratio)",
-    "no_cuda": "use_cpu",
-    "logging_dir": "the TENSORBOARD_LOGGING_DIR environment variable",
-    "max_position_embedding": "max_position_embeddings (it is derived from max_seq_length)",
-    "per_gpu_train_batch_size": "per_device_train_batch_size",
-    "per_gpu_eval_batch_size": "per_device_eval_batch_size",
-}
-
-# run_mlm.py's flags (transformers' examples/pytorch/language-modeling) that mean the same here
-# under another name: read as ours, with a note.
-RUN_MLM_ALIASES = {
-    "train_file": "train_files",
-    "validation_file": "validation_files",
-    "tokenizer_name": "tokenizer_name_or_path",
-}
-
-# run_mlm.py's flags that have no field here, and what does their job.
-RUN_MLM_EQUIVALENTS = {
-    "config_overrides": "set each model key as its own flag or YAML key, e.g. `--hidden_size "
-    "256 --num_hidden_layers 4` (every field of the family's config class is one; --help lists "
-    "them)",
-    "config_name": "the model config is built from model_type and the model keys "
-    "(`--hidden_size 256`, ...), or read from model_name_or_path's checkpoint",
-    "pad_to_max_length": "text is packed into full max_seq_length blocks, so nothing is padded; "
-    "`--line_by_line true` keeps one example per line, padded to a multiple of 8",
-    "max_train_samples": "pretraining stops after `--max_steps N` optimizer steps (or train on "
-    "fewer train_files)",
-    "max_eval_samples": "the held-out share is `--validation_split_percentage` (or give "
-    "`--validation_files`)",
-    "overwrite_cache": "the tokenized data is cached under a fingerprint of the files, the "
-    "tokenizer and the settings, so any change re-tokenizes by itself; to start afresh, delete "
-    "the datasets cache (HF_DATASETS_CACHE, by default ~/.cache/huggingface/datasets)",
-    "cache_dir": "set the HF_HOME environment variable (models and datasets are cached under it)",
-    "use_fast_tokenizer": "tokenizers are always the fast kind (the tokenizers library): drop it",
-    "model_revision": "download that revision (`hf download ID --revision REV --local-dir DIR`) "
-    "and set `--model_name_or_path DIR`",
-    "token": "set the HF_TOKEN environment variable (or run `hf auth login`)",
-    "trust_remote_code": "no model or dataset code is run from the Hub here: models are "
-    "transformers' own classes, and datasets 4+ loads no dataset scripts",
-    "low_cpu_mem_usage": "drop it: a model is built from scratch or loaded from safetensors",
-    "model_type": "drop it: the model's family is its checkpoint's (the pretraining recipes take "
-    "`model_type`; their --help lists the families)",
-}
-
-# TrainingArguments fields that Trainer leaves to the script, and that the recipes ignore.
-DO_FLAGS = {
-    "do_train": "the recipe always trains, then evaluates on the held-out split: drop it",
-    "do_eval": "the recipe always evaluates on the held-out split (eval_strategy and eval_steps "
-    "say how often): drop it",
-    "do_predict": "the recipes evaluate on their held-out (fine-tuning: and test) data by "
-    "themselves: drop it",
-}
 
 
 # Values resolved when the run starts; run_config.yaml records `auto`, so a rerun decides anew.
@@ -114,24 +65,47 @@ DATA_DESCRIPTIONS = {
 }
 
 
-def _unknown_key_error(key: str, known: list[str], where: str) -> UserError:
-    if key in DERIVED:
-        return UserError(f"`{key}` in {where} cannot be set: {DERIVED[key]}. Remove it.")
+@dataclasses.dataclass(frozen=True)
+class _Fields:
+    """What the parsed dataclasses accept, and what they say about keys and values they don't."""
+
+    known: list[str]  # every field name
+    actions: dict  # field name -> its argparse action (type, choices)
+    # {(field, value): hint}: a value outside the choices that another recipe takes
+    # (a dataclass's `choice_hints`, e.g. recipes/arguments.py ModelArguments)
+    hints: dict
+    # {field: why}: model keys no one sets (recipes/shape_arguments.py `not_settable`)
+    not_settable: dict
+
+    @classmethod
+    def of(cls, dataclass_types: list[type], actions: dict) -> "_Fields":
+        def merged(attribute: str) -> dict:
+            return {k: v for c in dataclass_types for k, v in getattr(c, attribute, {}).items()}
+
+        known = sorted(dest for dest in actions if dest not in ("help", "config"))
+        return cls(known, actions, merged("choice_hints"), merged("not_settable"))
+
+
+def _unknown_key_error(key: str, fields: _Fields, where: str) -> UserError:
+    if key in fields.not_settable:
+        why = fields.not_settable[key]
+        return UserError(f"`{key}` in {where} cannot be set: {why}. Remove it.")
     if key in RUN_MLM_EQUIVALENTS:
         return UserError(f"`{key}` in {where} is run_mlm.py's: {RUN_MLM_EQUIVALENTS[key]}.")
     hint = RENAMED_KEYS.get(key)
     if hint is None:
-        close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+        close = difflib.get_close_matches(key, fields.known, n=3, cutoff=0.75)
         hint = " or ".join(close) if close else None
     fix = f" Did you mean {hint}?" if hint else " Run with --help to list every field."
     return UserError(f"unknown config key `{key}` in {where}.{fix}")
 
 
-def _check_key(key: str, known: list[str], where: str) -> None:
+def _check_key(key: str, fields: _Fields, where: str) -> None:
     if key in DO_FLAGS:
         raise UserError(f"`{key}` in {where}: {DO_FLAGS[key]}.")
+    known = fields.known
     if key not in known and not (key.startswith("no_") and key[3:] in known):
-        raise _unknown_key_error(key, known, where)
+        raise _unknown_key_error(key, fields, where)
 
 
 def _run_mlm_name(key: str, known: list[str], where: str) -> str:
@@ -144,17 +118,14 @@ def _run_mlm_name(key: str, known: list[str], where: str) -> str:
     return ours
 
 
-def _choice_hint(key: str, value, where: str, hints: dict) -> None:
-    """A value outside a field's choices that points to another recipe: `hints`, the
-    dataclasses' `choice_hints` ({(field, value): hint}; recipes/arguments.py)."""
-    hint = hints.get((key, str(value)))
+def _choice_hint(key: str, value, where: str, fields: _Fields) -> None:
+    """A value outside a field's choices that points to another recipe."""
+    hint = fields.hints.get((key, str(value)))
     if hint:
         raise UserError(f"`{key}: {value}` ({where}): {hint}.")
 
 
-def _command_line(
-    argv: list[str], known: list[str], actions: dict, hints: dict
-) -> tuple[list, list]:
+def _command_line(argv: list[str], fields: _Fields) -> tuple[list, list]:
     """The command line checked (unknown keys, run_mlm.py's flags) and under our names, and
     the AUTO_FIELDS given as `auto` (no boolean for argparse: taken out, resolved later)."""
     out, autos, spelled = [], [], {}
@@ -166,8 +137,8 @@ def _command_line(
         if not token.startswith("--") or given == "config":
             out.append(token)
             continue
-        name = _run_mlm_name(given, known, "the command line")
-        _check_key(name, known, "the command line")
+        name = _run_mlm_name(given, fields.known, "the command line")
+        _check_key(name, fields, "the command line")
         if spelled.setdefault(name, given) != given:
             raise UserError(f"`--{given}` and `--{spelled[name]}` both set `{name}`: give one.")
         following = value if eq else (argv[i] if i < len(argv) else "")
@@ -175,9 +146,9 @@ def _command_line(
             autos.append(name)
             i += 0 if eq else 1
             continue
-        choices = actions[name].choices if name in actions else None  # `no_x` has none
-        if choices is not None and following not in choices:
-            _choice_hint(name, following, "the command line", hints)
+        action = fields.actions.get(name)  # `no_x` has none
+        if action is not None and action.choices is not None and following not in action.choices:
+            _choice_hint(name, following, "the command line", fields)
         out.append(f"--{name}{eq}{value}")
     return out, autos
 
@@ -199,9 +170,8 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     for action in parser._actions:
         actions.setdefault(action.dest, action)  # a bool's `--no_x` comes after `--x`
     field_defaults = {dest: action.default for dest, action in actions.items()}
-    known = sorted(dest for dest in actions if dest not in ("help", "config"))
-    hints = {k: v for cls in dataclass_types for k, v in getattr(cls, "choice_hints", {}).items()}
-    argv, autos = _command_line(argv, known, actions, hints)
+    fields = _Fields.of(dataclass_types, actions)
+    argv, autos = _command_line(argv, fields)
 
     # Only what the command line names explicitly: no argparse defaults.
     for action in parser._actions:
@@ -220,8 +190,8 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     values = dict(defaults or {})
     origins = dict.fromkeys(values, "recipe default")
     if config_path is not None:
-        for key, value in _load_yaml(Path(config_path), known).items():
-            values[key] = _yaml_value(actions[key], value, config_path, hints)
+        for key, value in _load_yaml(Path(config_path), fields).items():
+            values[key] = _yaml_value(actions[key], value, config_path, fields)
             origins[key] = config_path
     values.update(cli)
     origins.update(dict.fromkeys(cli, "command line"))
@@ -244,7 +214,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None, def
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
-            # read by outputs.py: run_config.yaml, the card
+            # read by recipes/runs/start.py (run_config.yaml) and runs/finish.py (the card)
             args.precision_reason = (
                 precision_reason or f"bf16: {args.bf16} ({origins.get('bf16', 'default')})"
             )
@@ -388,7 +358,7 @@ def _check_launch(training_args) -> None:
         )
 
 
-def _load_yaml(path: Path, known: list[str]) -> dict:
+def _load_yaml(path: Path, fields: _Fields) -> dict:
     if not path.is_file():
         raise UserError(f"config file {path} does not exist.")
     try:
@@ -399,15 +369,15 @@ def _load_yaml(path: Path, known: list[str]) -> dict:
         raise UserError(f"{path} must be a mapping of `field: value` lines.")
     renamed = {}
     for key, value in loaded.items():
-        ours = _run_mlm_name(key, known, str(path))
-        _check_key(ours, known, str(path))
+        ours = _run_mlm_name(key, fields.known, str(path))
+        _check_key(ours, fields, str(path))
         if ours in renamed:
             raise UserError(f"{path} sets both `{key}` and `{ours}` (the same field): keep one.")
         renamed[ours] = value
     return renamed
 
 
-def _yaml_value(action: argparse.Action, value, where: str, hints: dict):
+def _yaml_value(action: argparse.Action, value, where: str, fields: _Fields):
     """Check a YAML value as the command line would. YAML 1.1 reads `5e-4` (no dot) as a
     string, which would fail hours later in the optimizer: numeric fields convert strings."""
     if isinstance(value, str) and action.type in (int, float):
@@ -417,7 +387,7 @@ def _yaml_value(action: argparse.Action, value, where: str, hints: dict):
             kind = "an integer" if action.type is int else "a number"
             raise UserError(f"`{action.dest}: {value}` in {where}: expected {kind}.") from None
     if action.choices is not None and isinstance(value, str) and value not in action.choices:
-        _choice_hint(action.dest, value, where, hints)
+        _choice_hint(action.dest, value, where, fields)
         choices = ", ".join(str(c) for c in action.choices)
         raise UserError(f"`{action.dest}: {value}` in {where}: choose one of {choices}.")
     if action.nargs == "+" and isinstance(value, str):  # `train_file: a.txt`, run_mlm.py's way

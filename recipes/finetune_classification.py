@@ -30,25 +30,25 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from recipes.arguments import (
-    FINETUNE_DEFAULTS,
-    ClassificationDataArguments,
-    ComparisonArguments,
-    FinetuneModelArguments,
-)
 from recipes.config import parse_config
 from recipes.data.classification import load_classification_data
 from recipes.errors import exit_on_user_error
 from recipes.finetune import comparison
 from recipes.finetune.comparison import PRETRAINED
+from recipes.finetune.finish import finish_classification_run
 from recipes.finetune.training import finished_run_trainer, set_classifier_pooling, tokenize_splits
+from recipes.finetune_arguments import (
+    FINETUNE_DEFAULTS,
+    ClassificationDataArguments,
+    ComparisonArguments,
+    FinetuneModelArguments,
+)
 from recipes.models.checkpoints import (
     NO_CHECKPOINT_HINT,
     check_task_head,
     load_pretrained_parts,
     local_checkpoint,
 )
-from recipes.runs.finish import finish_classification_run
 from recipes.runs.metrics import majority_baseline
 from recipes.runs.start import RUNS_FOLDER, start_run
 

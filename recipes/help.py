@@ -15,12 +15,64 @@ import textwrap
 import yaml
 from transformers import TrainingArguments
 
-from recipes.arguments import HELP_SECTIONS, SHAPE_DERIVED_UNLESS_SET
 from recipes.models.families import DERIVED
+from recipes.shape_arguments import SHAPE_DERIVED_UNLESS_SET
 
 HELP_FLAGS = ("-h", "--help", "--help-all")
 WIDTH = 100
 METAVARS = {int: "N", float: "NUMBER", str: "TEXT"}
+
+# `--help` (recipes/help.py): sections in the order shown, and the fields each takes from
+# elsewhere: a recipe field named here leaves its dataclass's `help_section`; a TrainingArguments
+# field is shown only if named here (`--help-all` shows all of them).
+HELP_SECTIONS = {
+    "data": ["short_seq_prob", "dupe_factor", "documents", "validation_holdout"],
+    "model": [],
+    "model shape": [],
+    "masking": ["mlm_probability", "whole_word_mask"],
+    "fine-tuning runs": [],
+    "training": [
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "learning_rate",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "weight_decay",
+        "adam_beta1",
+        "adam_beta2",
+        "max_grad_norm",
+        "optim",
+        "seed",
+        "bf16",
+        "use_cpu",
+        "activation_checkpointing",
+        "torch_compile",
+        "dataloader_num_workers",
+    ],
+    "evaluation and logging": [
+        "eval_strategy",
+        "eval_steps",
+        "per_device_eval_batch_size",
+        "logging_steps",
+        "report_to",
+        "disable_tqdm",
+    ],
+    "outputs and the Hub": [
+        "output_dir",
+        "overwrite_output_dir",
+        "save_steps",
+        "save_total_limit",
+        "resume_from_checkpoint",
+        "language",
+        "license",
+        "push_to_hub",
+        "hub_model_id",
+        "hub_private_repo",
+        "hub_strategy",
+    ],
+}
 
 
 def format_help(parser, dataclass_types, values, origins, recorded, field_defaults, asked) -> str:
@@ -32,8 +84,8 @@ def format_help(parser, dataclass_types, values, origins, recorded, field_defaul
     sections = _sections(dataclass_types, every)
     shown = _Defaults(values, origins, recorded, field_defaults)
     out = argparse.ArgumentParser(
-        prog=_module(),
-        usage=f"python -m {_module()} [--config FILE.yaml] [--FIELD VALUE ...]",
+        prog=running_module(),
+        usage=f"python -m {running_module()} [--config FILE.yaml] [--FIELD VALUE ...]",
         description=_wrap(_intro(parser, values, field_defaults, training, every)),
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(
             prog, max_help_position=34, width=WIDTH
@@ -67,7 +119,7 @@ def _sections(dataclass_types, every: bool) -> dict[str, list[str]]:
     fields = {}  # name -> (dataclass, its section)
     for cls in dataclass_types:
         own = getattr(cls, "help_section", cls.__name__.removesuffix("Arguments").lower())
-        if hasattr(cls, "config_defaults"):  # recipes/arguments.py model_config_arguments
+        if hasattr(cls, "config_defaults"):  # recipes/shape_arguments.py model_config_arguments
             own = "model shape"
         for f in dataclasses.fields(cls):
             if not issubclass(cls, TrainingArguments):
@@ -201,7 +253,8 @@ def _wrap(text: str) -> str:
     )
 
 
-def _module() -> str:
+def running_module() -> str:
+    """The module `python -m` runs (for the commands we print), e.g. recipes.pretrain_bert."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
     name = getattr(spec, "name", "") or ""
     return name if name.startswith(("recipes.", "tokenizer_training.")) else "recipes.<recipe>"

@@ -13,7 +13,7 @@ Every field is documented in `--help`.
 
 from transformers import Trainer, TrainingArguments
 
-from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments, shape_arguments
+from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments
 from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
@@ -21,11 +21,12 @@ from recipes.errors import UserError, exit_on_user_error
 from recipes.models import scratch_bert
 from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.models.starting_point import starting_defaults, starting_point
-from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
 from recipes.runs.start import start_run
+from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
+from recipes.shape_arguments import shape_arguments
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
@@ -134,13 +135,18 @@ def main(argv=None) -> dict:
         callbacks=callbacks,
     )
 
-    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with pretrain_mlm) ----
+    # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
+    if start.checkpoint:  # continued pretraining: the base's held-out numbers, to compare
+        evaluate_before(trainer, resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+
+    # ---- Evaluate, save, card, push (recipes/runs/finish.py, shared with pretrain_mlm) ------
     # eval_loss is MLM + NSP; perplexity comes from the MLM part alone (mlm_loss).
     held_out = documents["validation"].take(50)
     held_out = [ex.get("document") or "\n".join(ex["sentences"]) for ex in held_out]
-    return train_evaluate_finish(
+    return finish_pretraining(
         trainer,
-        resume_from=resume_from,
+        train_result,
         base_model=start.checkpoint,
         family=start.family,
         data_args=data_args,

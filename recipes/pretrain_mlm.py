@@ -8,7 +8,7 @@ recipes/models/families.py whose objective is masked LM (`--help` lists them).
 
 `model_type` picks the family (recipes/models/families.py); everything else is the same pipeline.
 `model_name_or_path` continues pretraining an existing checkpoint instead
-(recipes/models/starting_point.py).
+(recipes/runs/starting_point.py).
 
 Reads top to bottom: parse -> seed -> tokenizer -> data -> model -> collator -> Trainer ->
 train -> evaluate -> save/push. Every field is documented in `--help`.
@@ -16,31 +16,27 @@ train -> evaluate -> save/push. Every field is documented in `--help`.
 
 from transformers import Trainer, TrainingArguments
 
-from recipes.arguments import (
-    TRAINING_DEFAULTS,
-    DataArguments,
-    ModelArguments,
-    any_shape_arguments,
-    shape_arguments,
-)
+from recipes.arguments import TRAINING_DEFAULTS, DataArguments, ModelArguments
 from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
+from recipes.data.packing import check_enough_data, tokenize_datasets
 from recipes.data.stream_position import TrackedStream, track_stream_position
-from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError, exit_on_user_error
 from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
-from recipes.models.starting_point import starting_defaults, starting_point
-from recipes.runs.finish import train_evaluate_finish
+from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
 from recipes.runs.start import start_run
+from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
+from recipes.shape_arguments import checkpoint_shape_arguments, shape_arguments
 
 
 def parse_args(argv=None):
     family = peek(argv, "model_type") or ModelArguments.model_type
     if peek(argv, "model_name_or_path"):  # its family is known once it is read, and checked then
-        shapes = any_shape_arguments()
+        shapes = checkpoint_shape_arguments()
     else:  # an unknown family is reported by the full parse, against the field's choices
         shapes = shape_arguments(family if family in MLM_FAMILIES else ModelArguments.model_type)
     # Every parameter gets a gradient (no pooler in a *ForMaskedLM), so DDP need not walk
@@ -125,13 +121,18 @@ def main(argv=None) -> dict:
         callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
     )
 
-    # ---- Train, evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) ---------
+    # ---- Train (a killed run, started again, resumes from its last checkpoint) -------------
     if data_args.streaming:  # a resumed stream starts where it stood, instead of re-reading
         track_stream_position(trainer, resume_from)
+    if start.checkpoint:  # continued pretraining: the base's held-out numbers, to compare
+        evaluate_before(trainer, resume_from)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+
+    # ---- Evaluate, save, card, push (recipes/runs/finish.py, shared with BERT) --------------
     held_out = [example["text"] for example in raw["validation"].take(50)]
-    return train_evaluate_finish(
+    return finish_pretraining(
         trainer,
-        resume_from=resume_from,
+        train_result,
         base_model=start.checkpoint,
         family=start.family,
         data_args=data_args,

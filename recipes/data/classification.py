@@ -18,15 +18,14 @@ from pathlib import Path
 from datasets import ClassLabel, Value, concatenate_datasets, load_dataset
 from datasets.utils import logging as datasets_logging
 
-from recipes.data.text import (
+from recipes.data.files import (
     BUILDERS,
     check_json_lines,
     check_utf8,
     data_suffix,
-    hold_out,
-    load_hub_dataset,
     resolve_data_files,
 )
+from recipes.data.text import hold_out, load_hub_dataset
 from recipes.errors import UserError
 
 

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Sequence, Value, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
 
-from recipes.data.text import CodeVersioned, load_raw_datasets
+from recipes.data.packing import CodeVersioned
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError
 
 # A sentence ends at . ! ? or Arabic ؟, perhaps followed by a closing quote or bracket, then
@@ -74,9 +75,9 @@ def hold_out_document_ends(documents: Dataset, percentage: float) -> tuple[Datas
     For a corpus of a few long documents (books; the demo's 42 plays), where holding out whole
     documents leaves one or two for validation and every held-out random B then comes from the
     one other. The held-out text is never trained on; the documents' names and topics are.
+    This is `validation_holdout: document_ends`; whole documents are held out by the rule for
+    rows, recipes/data/text.py `hold_out`. `percentage` is DataArguments' checked one.
     """
-    if not 0.0 < percentage < 50.0:
-        raise UserError(f"validation_split_percentage must be in (0, 50), got {percentage}")
     parts = [
         documents.map(
             CodeVersioned(_document_part),
@@ -258,8 +259,8 @@ def _document_pairs(
     # shorter so pretraining also sees the short inputs fine-tuning will give it. The original
     # draws this once per document (and builds everything 10 times, dupe_factor): fine for
     # Wikipedia articles, but with long documents a whole book, or a whole play, came out
-    # short. On the demo corpus one of the two held-out plays drew 27 tokens, so 64% of the
-    # held-out NSP pairs were ~30 tokens instead of 64. Drawn per pair, 10% of pairs are short.
+    # short (docs/measurements.md, "BERT with next-sentence prediction"). Drawn per pair,
+    # `short_seq_prob` of the pairs are short, whatever the documents' lengths.
     def draw_target() -> int:
         return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
 
@@ -303,7 +304,7 @@ def _truncate_pair(a: list[int], b: list[int], max_num_tokens: int, rng: random.
 
 
 # ---- From the recipe's config to pairs (recipes/pretrain_bert.py) ---------------------------
-# `data_args` is a recipes.config.DataArguments, `bert_args` pretrain_bert's BertArguments.
+# `data_args` is a recipes.arguments.DataArguments, `bert_args` a BertArguments.
 
 
 def rows_are_wikitext_lines(data_args, bert_args) -> bool:

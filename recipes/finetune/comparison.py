@@ -2,8 +2,8 @@
 learning rates, run one after the other; the summary (mean, spread, standard error of the
 difference), its tables and its one-line verdict.
 
-One fine-tuning run says little: on a few thousand examples two seeds of the same run differ by
-0.01-0.03 accuracy, as much as the gap people read as "pretraining helped". So the comparison is
+One fine-tuning run says little: two seeds of the same run can differ as much as the gap people
+read as "pretraining helped" (docs/measurements.md, "Does pretraining pay off?"). So the comparison is
 a grid of runs, each side's learning rate picked on the validation split, reported on the test
 split. A grid can take hours, so each finished run is kept in output_dir/_runs/<run>/ and the
 same command, killed and started again, skips it (training.py `save_finished_run`).
@@ -21,14 +21,15 @@ import numpy as np
 import pyarrow as pa
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from recipes.arguments import ComparisonArguments
 from recipes.finetune.training import (
     fine_tune,
     load_finished_run,
     run_arguments,
     save_finished_run,
 )
+from recipes.finetune_arguments import ComparisonArguments
 from recipes.models.checkpoints import pretrained_model
+from recipes.runs.finish import global_batch_size
 from recipes.runs.start import RUNS_FOLDER
 
 PRETRAINED, CONTROL = "pretrained", "random init"
@@ -93,8 +94,7 @@ def plan_comparison(
     rates = learning_rates(args, training_args.learning_rate)
     starting_weights = [PRETRAINED] + [CONTROL] * with_control
     seeds = [training_args.seed + k for k in range(args.seeds)]
-    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-    batch *= training_args.world_size
+    batch = global_batch_size(training_args)
     runs = []
     for n in counts:
         steps = training_args.max_steps

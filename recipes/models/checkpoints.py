@@ -7,40 +7,26 @@ the family would (`load_pretrained`); fine-tuning the encoder under a new classi
 """
 
 import copy
+import hashlib
 import json
 import os
 from pathlib import Path
 
-import yaml
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
-    AutoTokenizer,
     PretrainedConfig,
     PreTrainedModel,
 )
 from transformers import logging as hf_logging
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
+from recipes.data.tokenizer import read_tokenizer
 from recipes.errors import UserError
 from recipes.models.families import FAMILIES, attention_kernel, build_model
-from recipes.runs.start import RUN_CONFIG
-
-
-def require_folder_or_hub_id(path: str, field: str, hint: str = "") -> None:
-    """A `path` that is no folder and not shaped like a Hub id (`owner/name`) is a typo or a
-    missing output: say so, instead of a Hub lookup's cryptic error. A path whose first part
-    exists here (`outputs/tiny` where outputs/ does) is local, though shaped like an id."""
-    if os.path.isdir(path):
-        return
-    local = path.startswith((".", "/", "~")) or path.count("/") > 1
-    if local or os.path.exists(path.split("/", 1)[0]):
-        what = "a file" if os.path.exists(path) else f"no such folder (from {os.getcwd()})"
-        hint = f" {hint}" if hint else ""
-        raise UserError(f"`{field}: {path}` is not a folder: {what}.{hint}")
-
+from recipes.run_folder import not_found_anywhere, read_run_config, require_folder_or_hub_id
 
 # What is fetched from a Hub repo: config, safetensors weights, tokenizer files. Never pickles.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model"]
@@ -61,9 +47,7 @@ def local_checkpoint(name_or_path: str, hint: str = "") -> str:
             folder = snapshot_download(name_or_path, allow_patterns=HUB_PATTERNS)
         except (HfHubHTTPError, OSError, ValueError) as err:
             reason = str(err).strip().splitlines()[0]
-            raise UserError(
-                f"could not download `model_name_or_path: {name_or_path}`: {reason}"
-            ) from None
+            raise not_found_anywhere(name_or_path, "model_name_or_path", reason, hint) from None
     if not (Path(folder) / "config.json").is_file():
         raise UserError(f"`model_name_or_path: {name_or_path}` has no config.json.")
     if not list(Path(folder).glob("*.safetensors")):
@@ -186,14 +170,7 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
     """Tokenizer and the checkpoint's config with this task's labels and the attention kernel
     `attn` ('auto': SDPA where the model has it), checked for fit."""
     folder = local_checkpoint(path, NO_CHECKPOINT_HINT)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0]
-        raise UserError(
-            f"could not load a tokenizer from `model_name_or_path: {path}` (a pretraining "
-            f"recipe's output_dir or a Hub id): {reason}"
-        ) from None
+    tokenizer = read_tokenizer(folder, f"model_name_or_path: {path}")
     config = read_config(
         folder,
         path,
@@ -204,8 +181,6 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
     classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(config))
     if classifier is not None:  # else AutoModelForSequenceClassification says it has none
         config._attn_implementation = attention_kernel(attn, classifier, bf16=False)
-    if tokenizer.pad_token is None:
-        raise UserError(f"the tokenizer in {path} has no pad token; set `pad_token` and save it.")
     check_positions(config, max_seq_length, path)
     return tokenizer, config
 
@@ -260,14 +235,7 @@ def task_head(folder: str) -> str | None:
 def recorded_base(folder: str) -> str | None:
     """The `model_name_or_path` a run of these recipes started from, as its run_config.yaml
     (written beside the model) records it; None: none recorded (from scratch, or not ours)."""
-    path = Path(folder) / RUN_CONFIG
-    if not path.is_file():
-        return None
-    try:
-        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        return None
-    base = settings.get("model_name_or_path") if isinstance(settings, dict) else None
+    base = read_run_config(folder).get("model_name_or_path")
     return str(base) if base else None
 
 
@@ -336,3 +304,20 @@ def encoder_weights(folder: str, config) -> dict:
     for file in sorted(Path(folder).glob("*.safetensors")):
         weights.update(load_file(file))
     return {name: tensor for name, tensor in weights.items() if name.startswith(prefix)}
+
+
+def weights_checksum(model) -> str:
+    """A short digest of the parameter values. Data-parallel ranks end training with the same
+    one (else they diverged), and the saved model reloaded with from_pretrained has it too.
+    Under FSDP2 a parameter is a DTensor, one shard per rank: its full value is gathered, a
+    collective, so every rank must call this (finish_run does). Under ZeRO-3 each rank holds a
+    shard, so there the ranks' digests differ."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        value = param.detach()
+        if hasattr(value, "full_tensor"):  # torch.distributed.tensor.DTensor (FSDP2)
+            value = value.full_tensor()
+        digest.update(name.encode())
+        # a copy: numpy() would pin the parameter's own storage, which FSDP2 frees on resharding
+        digest.update(value.float().cpu().clone().numpy().tobytes())
+    return digest.hexdigest()[:12]

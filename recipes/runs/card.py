@@ -1,24 +1,18 @@
 """The model card (README.md in output_dir), one builder for both recipes: YAML metadata the Hub
 reads (language, license, metrics as model-index) and a body that says what was trained, on what,
-and how well. Each recipe brings its own parts (`pretraining_sections`, `fine_tuning_sections`);
+and how well. Each recipe brings its own parts (`pretraining_sections` here,
+recipes/finetune/finish.py's `fine_tuning_sections`);
 `build_model_card` adds what every card has: the title, the hyperparameters, the loss curve, how
 to reproduce the run, the metadata left unset and how to use the model.
 """
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from recipes.errors import UserError
-from recipes.finetune import comparison
-from recipes.models.checkpoints import HUB_PATTERNS, recorded_base, task_head
 from recipes.models.families import display_name
-from recipes.runs.start import FINISHED_MARKER
-
-LEARNING_CURVE = "learning_curve.png"  # fine-tuning's test accuracy against labelled examples
 
 # Metric key from trainer.evaluate() -> (model-index metric type, display name). Perplexity
 # is exp of the masked-LM loss alone (recipes/runs/metrics.py): for RoBERTa that is `eval_loss`;
@@ -77,7 +71,7 @@ def build_model_card(
     ]
     body = [f"# {name}", summary, *unset, *sections]
     rows = {k: v for k, v in hyperparameters.items() if v is not None}
-    body += ["## Training hyperparameters", _table(("Hyperparameter", "Value"), rows)]
+    body += ["## Training hyperparameters", markdown_table(("Hyperparameter", "Value"), rows)]
     if loss_curve_file:
         # The card links the image relative to itself; the plot is pushed next to README.md.
         curve = Path(loss_curve_file)
@@ -166,7 +160,7 @@ def pretraining_sections(
         train_data_description + (f"\n\nDatasets: {dataset_links}" if dataset_links else ""),
         "## Evaluation",
         "Final metrics on the held-out split:",
-        _table(("Metric", "Value"), metric_rows),
+        markdown_table(("Metric", "Value"), metric_rows),
     ]
     if metrics.get("perplexity") is not None:
         note = "Perplexity is exp(MLM loss), the masked-LM loss per masked token"
@@ -222,7 +216,7 @@ def _widget_with_mask(text: str, mask_token: str) -> str:
     )
 
 
-def _table(header: tuple[str, str], rows: dict[str, Any]) -> str:
+def markdown_table(header: tuple[str, str], rows: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         return text.replace("|", "\\|").replace("\n", " ")
@@ -230,114 +224,3 @@ def _table(header: tuple[str, str], rows: dict[str, Any]) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
     lines += [f"| {cell(k)} | {cell(v)} |" for k, v in rows.items()]
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- fine-tuning
-def fine_tuning_sections(base, results, data_args, label_names) -> dict[str, Any]:
-    """A text-classification card's own parts, for `build_model_card`: the results next to the
-    control and the baseline (LEARNING_CURVE, pushed beside the card), the checkpoint it was
-    fine-tuned from, and the data."""
-    dataset = data_args.dataset_name or "custom"
-    eval_results = [
-        EvalResult(
-            task_type="text-classification",
-            dataset_type=dataset,
-            dataset_name=data_args.dataset_config_name or dataset,
-            metric_type=key,
-            metric_value=round(float(results[f"test_{key}"]), 4),
-        )
-        for key in ("accuracy", "f1")
-        if f"test_{key}" in results
-    ]
-    on_hub = not os.path.isdir(base)  # base_model must name a Hub repo, not a local folder
-    metadata = dict(
-        pipeline_tag="text-classification",
-        tags=["text-classification"],
-        base_model=base if on_hub else None,
-        datasets=[data_args.dataset_name] if data_args.dataset_name else None,
-        eval_results=eval_results or None,
-    )
-    seeds = len(results["seeds"])
-    floor = (f"Always '{results['majority_label']}' (the most frequent training label) scores "
-             f"{results['majority_baseline_accuracy']:.3f}.")  # fmt: skip
-    source = data_args.dataset_name or ", ".join(data_args.train_files)
-    if data_args.dataset_config_name:
-        source += f" ({data_args.dataset_config_name})"
-    sections = [
-        "## Fine-tuned from",
-        f"Fine-tuned from `{base}`{_base_summary(base)}",
-        "## Does the pretraining pay off?",
-        f"Test accuracy on {results['test_examples']:,} examples, fine-tuned from the pretrained "
-        "model"
-        + " and, as the control, from random weights (same architecture)"
-        * ("control_test_accuracy" in results)
-        + f"; each side's learning rate kept on {results['validation_examples']:,} validation examples:",
-        comparison.markdown_table(results["learning_curve"], seeds),
-        floor,
-        f"![Learning curve]({LEARNING_CURVE})",
-        "## Training data",
-        f"{source}: {results['train_examples']:,} training examples; this model was fine-tuned "
-        f"on {results['learning_curve'][-1]['labels']:,} of them (seed {results['seeds'][0]}).",
-    ]
-    return dict(
-        metadata=metadata,
-        summary=f"A text classifier with labels {', '.join(label_names)}.",
-        sections=sections,
-        usage_input='"..."',
-        usage_note='a pair: text_classification({"text": "...", "text_pair": "..."})',
-    )
-
-
-def _base_summary(base: str) -> str:
-    """What the base checkpoint was, from its own files (a local folder, or a Hub id's files
-    downloaded for the run): pretrained here from scratch or continued from another checkpoint
-    (its all_results.json and run_config.yaml), a fine-tuned model whose task head was discarded
-    (the run would have been refused otherwise: check_task_head), or a checkpoint these recipes
-    did not train. Only a run of this repository is said to be pretrained from scratch."""
-    folder = _base_folder(base)
-    if folder is None:
-        return ", a checkpoint this repository did not train."
-    path = folder / FINISHED_MARKER
-    pre = json.loads(path.read_text()) if path.is_file() else {}
-    came_from = recorded_base(str(folder))
-    head = task_head(str(folder))
-    if head or "learning_curve" in pre:  # fine-tuning's results
-        what = "a model this repository did not train, fine-tuned already"
-        if "learning_curve" in pre:
-            what = "a classifier this repository fine-tuned" + (
-                f" from `{came_from}`" if came_from else ""
-            )
-        if head:
-            what += (
-                f"; its task head ({head}) was discarded (`discard_task_head`) and this "
-                "model's classifier head started from random weights"
-            )
-        return f", {what}."
-    if "train_tokens" not in pre:  # not the results of a pretraining run of these recipes
-        return ", a checkpoint this repository did not train."
-    parts = []
-    if "eval_accuracy" in pre:
-        parts.append(f"held-out masked-token accuracy {pre['eval_accuracy']:.3f}")
-    if "perplexity" in pre:
-        parts.append(f"perplexity {pre['perplexity']:.1f}")
-    parts.append(f"{pre['train_tokens']:,} tokens seen")
-    objective = "masked LM and next-sentence prediction" if has_nsp(pre) else "masked LM"
-    if "eval_before_accuracy" in pre or came_from:
-        source = f"`{came_from}`" if came_from else "another checkpoint"
-        how = f"continued from {source} and further pretrained by this repository"
-    else:
-        how = "pretrained from scratch by this repository"
-    return f", {how} with {objective}: {', '.join(parts)}."
-
-
-def _base_folder(base: str) -> Path | None:
-    """The base checkpoint's files: its folder, or a Hub id's files as the run downloaded them
-    (from the local cache, never the network); None if neither is here."""
-    if os.path.isdir(base):
-        return Path(base)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(base, allow_patterns=HUB_PATTERNS, local_files_only=True))
-    except (OSError, ValueError):  # not cached, or no repo id at all: nothing to describe
-        return None

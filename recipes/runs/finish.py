@@ -1,11 +1,10 @@
-"""The end of every run. Pretraining: `train_evaluate_finish` trains, evaluates the final weights
-once on the held-out split, prints the verdict and hands over to `finish_pretraining_run`;
-fine-tuning ends in `finish_classification_run`. Both end in `finish_run`, the one writer: the
+"""The end of every run. Pretraining: after the recipe's `trainer.train()`, `finish_pretraining`
+evaluates the final weights once on the held-out split, prints the verdict and hands over to
+`finish_pretraining_run`; fine-tuning ends in recipes/finetune/finish.py. Both end in `finish_run`, the one writer: the
 model, the plots, the card, trainer_state.json and all_results.json (last: the run is finished),
 the push, and the closing lines that say where the model is and what to run next.
 """
 
-import hashlib
 import json
 import re
 import shlex
@@ -13,21 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch.distributed as dist
-import yaml
 from transformers import TrainerCallback
 
+from recipes.models.checkpoints import weights_checksum
+from recipes.models.families import count_parameters
+from recipes.run_folder import FINISHED_MARKER, RUN_CONFIG, read_run_config
 from recipes.runs import hub
 from recipes.runs.card import (
-    LEARNING_CURVE,
     USER_METADATA,
     build_model_card,
-    fine_tuning_sections,
     has_nsp,
     pretraining_sections,
     unset_fields,
 )
 from recipes.runs.metrics import add_perplexity, perplexity
-from recipes.runs.start import FINISHED_MARKER, RUN_CONFIG
 
 LOSS_CURVE = "loss_curve.png"
 
@@ -41,15 +39,10 @@ def published_id(base_model: str) -> str | None:
     `base_model` (which must be a Hub id): `base_model` itself unless it is a local folder; a
     local folder written by these recipes and pushed names its repo in run_config.yaml's
     `hub_model_id`. None when there is no Hub id to give."""
-    folder = Path(base_model)
-    if not folder.is_dir():
+    if not Path(base_model).is_dir():
         return base_model
-    try:
-        recorded = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    pushed = isinstance(recorded, dict) and recorded.get("push_to_hub")
-    return recorded.get("hub_model_id") if pushed else None
+    recorded = read_run_config(base_model)
+    return recorded.get("hub_model_id") if recorded.get("push_to_hub") else None
 
 
 def run_precision(trainer) -> str:
@@ -75,23 +68,6 @@ def widget_example(texts, mask_token: str, min_words: int = 6) -> str:
         words[i] = mask_token + words[i][len(stripped) :]
         return " ".join(words)
     return f"The {mask_token} of the matter."
-
-
-def weights_checksum(model) -> str:
-    """A short digest of the parameter values. Data-parallel ranks end training with the same
-    one (else they diverged), and the saved model reloaded with from_pretrained has it too.
-    Under FSDP2 a parameter is a DTensor, one shard per rank: its full value is gathered, a
-    collective, so every rank must call this (finish_run does). Under ZeRO-3 each rank holds a
-    shard, so there the ranks' digests differ."""
-    digest = hashlib.sha256()
-    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
-        value = param.detach()
-        if hasattr(value, "full_tensor"):  # torch.distributed.tensor.DTensor (FSDP2)
-            value = value.full_tensor()
-        digest.update(name.encode())
-        # a copy: numpy() would pin the parameter's own storage, which FSDP2 frees on resharding
-        digest.update(value.float().cpu().clone().numpy().tobytes())
-    return digest.hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------------ the one writer
@@ -149,10 +125,10 @@ def finish_run(
 
 
 # ------------------------------------------------------------------------------ pretraining
-def train_evaluate_finish(
+def finish_pretraining(
     trainer,
+    train_result,
     *,
-    resume_from: str | None,
     base_model: str | None,
     family: str,
     data_args,
@@ -160,19 +136,16 @@ def train_evaluate_finish(
     metrics: dict | None = None,
     mlm_loss_key: str = "loss",
 ) -> dict:
-    """Train `trainer` (resuming from `resume_from`), evaluate, print, save; the run's metrics.
+    """After `trainer.train()` (its `train_result`): evaluate, print, save; the run's metrics.
 
     base_model: the checkpoint the model starts from (continued pretraining; None: from
-        scratch): its weights are evaluated first, so the gain is a number (`eval_before_*`,
-        `perplexity_before`), and the card names it.
+        scratch): the card names it, and its numbers before training (evaluate_before) are
+        set beside the final ones.
     metrics: extra numbers the recipe measured before training (e.g. BERT's padding share).
     mlm_loss_key: the eval metric that is the masked-LM loss alone ("loss" for the MLM recipe,
         "mlm_loss" for BERT, whose eval_loss is MLM + NSP); perplexity is exp of it.
     held_out_texts: validation passages; one becomes the card's fill-mask widget example.
     """
-    if base_model:
-        evaluate_before(trainer, resume_from)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = dict(train_result.metrics) | (metrics or {})
     # transformers' PrinterCallback (the progress output without tqdm) pops it from the dict
     metrics.setdefault("total_flos", trainer.state.total_flos)
@@ -214,6 +187,32 @@ def final_evaluation(trainer) -> dict:
     return trainer.evaluate()
 
 
+def global_batch_size(args) -> int:
+    """Sequences per optimizer step, over every process."""
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
+def hyperparameters(trainer, args, max_seq_length: int) -> dict:
+    """The card's hyperparameter rows every recipe has. `train_precision` (popped by the
+    caller) is the bare fp32/bf16/fp16; `precision` says why."""
+    precision = run_precision(trainer)
+    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
+    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
+        # bf16/fp16 set by `accelerate launch` (mixed_precision), not the recipe's fields, so a
+        # reason given for those does not apply
+        reason = f"accelerate launch's mixed_precision: {precision}"
+    return {
+        "max_seq_length": max_seq_length,
+        "learning_rate": args.learning_rate,
+        "global_batch_size": global_batch_size(args),
+        "max_steps": trainer.state.max_steps,
+        "warmup_steps": args.warmup_steps,
+        "weight_decay": args.weight_decay,
+        "precision": f"{precision} ({reason})" if reason else precision,
+        "train_precision": precision,
+    }
+
+
 def finish_pretraining_run(
     trainer,
     metrics: dict,
@@ -227,29 +226,14 @@ def finish_pretraining_run(
     `base_model`: the checkpoint continued pretraining started from (None: from scratch)."""
     args = trainer.args
     out = Path(args.output_dir)
-    precision = run_precision(trainer)
     datasets = [data_args.dataset_name] if data_args.dataset_name else []
     source = data_args.dataset_name or ", ".join(data_args.train_files)
-    hyper = {
-        "max_seq_length": data_args.max_seq_length,
+    hyper = hyperparameters(trainer, args, data_args.max_seq_length)
+    hyper |= {
         "mlm_probability": data_args.mlm_probability,
-        "learning_rate": args.learning_rate,
-        "global_batch_size": args.per_device_train_batch_size
-        * args.gradient_accumulation_steps
-        * args.world_size,
-        "max_steps": trainer.state.max_steps,
-        "warmup_steps": args.warmup_steps,
-        "weight_decay": args.weight_decay,
-        # bf16/fp16 set in the recipe, or else by `accelerate launch` (mixed_precision: bf16)
-        "precision": precision,
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "parameters": count_parameters(trainer.model),
     }
-    reason = getattr(args, "precision_reason", None)  # recipes/config.py, e.g. for `bf16: auto`
-    if precision != ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"):
-        # not the recipe's bf16/fp16 fields, so a reason given for them does not apply
-        reason = f"accelerate launch's mixed_precision: {precision}"
-    if reason:
-        hyper["precision"] = f"{precision} ({reason})"
+    precision = hyper.pop("train_precision")
     card = pretraining_sections(
         model_type=model_type,
         language=data_args.language,
@@ -357,55 +341,3 @@ def before_metrics(trainer, loss_key: str = "loss") -> dict:
             metrics["perplexity_before"] = perplexity(metrics[f"eval_before_{loss_key}"])
             return metrics
     return {}
-
-
-# ------------------------------------------------------------------------------ fine-tuning
-def finish_classification_run(
-    trainer, args, results, histories, data_args, base, label_names
-) -> dict:
-    """Fine-tuning's end: the kept run's model (`trainer`), the runs' loss curves (`histories`),
-    the learning curve, the card's sections and the next step, through finish_run. Every
-    process calls it; `args`: the command's TrainingArguments."""
-    out = Path(args.output_dir)
-    hyper = {
-        "max_seq_length": data_args.max_seq_length,
-        "learning_rate": results["learning_curve"][-1]["pretrained"]["learning_rate"],
-        "seeds": ", ".join(map(str, results["seeds"])),
-        "global_batch_size": args.per_device_train_batch_size
-        * args.gradient_accumulation_steps
-        * args.world_size,
-        "epochs": args.num_train_epochs if args.max_steps <= 0 else None,
-        "max_steps": trainer.state.max_steps,
-        "warmup_steps": args.warmup_steps,
-        "weight_decay": args.weight_decay,
-        "token_embeddings": "frozen, as pretrained" if results["freeze_embeddings"] else "trained",
-        "precision": run_precision(trainer),
-    }
-
-    def plot_losses(path: Path) -> Path:
-        from recipes.runs.plotting import plot_fine_tuning  # matplotlib: the main process only
-
-        return plot_fine_tuning(histories, path, title=out.name)
-
-    def plot_learning(path: Path) -> Path:
-        from recipes.runs.plotting import plot_learning_curve
-
-        return plot_learning_curve(
-            results["learning_curve"], results["majority_baseline_accuracy"], path,
-            title=f"{out.name}: test accuracy",
-        )  # fmt: skip
-
-    code = (
-        "from transformers import pipeline; "
-        f'print(pipeline("text-classification", model="{out}")("Some text to classify."))'
-    )
-    return finish_run(
-        trainer,
-        results,
-        args=args,
-        card=fine_tuning_sections(base, results, data_args, label_names)
-        | {"hyperparameters": hyper},
-        plots={LOSS_CURVE: plot_losses, LEARNING_CURVE: plot_learning},
-        next_steps=[f"try it: python -c {shlex.quote(code)}"],
-        commit_message="End of fine-tuning",
-    )

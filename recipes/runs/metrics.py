@@ -135,10 +135,13 @@ def compute_classification_metrics(eval_pred, num_labels: int) -> dict:
 
 def majority_baseline(train_labels, eval_labels, num_labels: int) -> dict:
     """Always predict the training data's most frequent label (looking at no held-out label):
-    {label, accuracy, f1 with two classes}, the `majority_baseline` module."""
-    return compute_metric(
+    {label, accuracy, f1 with two classes}: the `majority_baseline` module's answer, scored by
+    the `classification` module as any classifier's predictions are."""
+    answer = compute_metric(
         "majority_baseline",
         references=np.asarray(eval_labels),
         train_labels=np.asarray(train_labels),
         num_labels=num_labels,
     )
+    scores = classification_metrics(np.asarray(answer["predictions"]), eval_labels, num_labels)
+    return {"label": answer["label"]} | scores

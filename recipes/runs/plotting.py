@@ -11,8 +11,6 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from recipes.finetune.comparison import CONTROL, PRETRAINED
-
 # eval key -> (label, colour, its majority-baseline key), as recipes/runs/metrics.py names them
 ACCURACIES = {
     "eval_accuracy": ("masked-token accuracy", "tab:green", "eval_majority_baseline_accuracy"),
@@ -117,12 +115,15 @@ def plot_fine_tuning(histories: dict, path: Path, title: str) -> Path:
     return _save(fig, ax, title, path)
 
 
-def plot_learning_curve(rows: list[dict], majority: float, path: Path, title: str) -> Path:
-    """Test accuracy against labelled examples (log scale): each side's mean with its
-    standard deviation over seeds as error bars and every seed as a dot; the majority floor."""
+def plot_learning_curve(
+    rows: list[dict], majority: float, path: Path, title: str, sides: tuple[str, ...]
+) -> Path:
+    """Test accuracy against labelled examples (log scale): each side's (each key of `sides`
+    in the rows: the pretrained model, the control) mean with its standard deviation over seeds
+    as error bars and every seed as a dot; the majority floor."""
     fig, ax = _figure()
     xs = [row["labels"] for row in rows]
-    for side, colour in ((PRETRAINED, "tab:blue"), (CONTROL, "tab:gray")):
+    for side, colour in zip(sides, ("tab:blue", "tab:gray")):
         if side not in rows[0]:
             continue
         means = [row[side]["mean"] for row in rows]

@@ -1,47 +1,39 @@
 """The start of every run: seed, output folder (finished, resumable or fresh), Hub access checked
 before any training, experiment tracking, and run_config.yaml (every setting and its source).
-
-output_dir/
-  model.safetensors, config.json      the model, stock transformers format
-  tokenizer.json, tokenizer_config.json
-  all_results.json                    written last: its presence means the run finished
-  run_config.yaml                     every setting, rerunnable with --config
-  README.md                           the model card
-  loss_curve.png                      loss and held-out accuracy against step
-  checkpoint-N/                       resumable checkpoints
+What the output folder holds: recipes/run_folder.py.
 """
 
 import contextlib
 import functools
 import importlib.util
 import io
-import json
 import os
-import re
-import sys
 from pathlib import Path
 
 import yaml
 from transformers import set_seed
-from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes.config import is_secret
 from recipes.errors import UserError, on_interrupt
+from recipes.help import running_module
+from recipes.precision import warn_if_slow_bf16
+from recipes.run_folder import (
+    FINISHED_MARKER,
+    RUN_CONFIG,
+    TRAINER_STATE,
+    checkpoint_is_complete,
+    last_complete_checkpoint,
+)
 from recipes.runs import hub
-from recipes.runs.precision import warn_if_slow_bf16
 
-FINISHED_MARKER = "all_results.json"  # written last: its presence means the run finished
-
-
-RUN_CONFIG = "run_config.yaml"
 # output_dir/_runs/<run name>/: fine-tuning keeps each finished run of its grid there
 RUNS_FOLDER = "_runs"
 
 
-def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str | None:
+def start_run(training_args, overwrite: bool) -> str | None:
     """What every recipe does first, before any slow work: seed, check the output folder and
     the Hub, record the settings (run_config.yaml). Returns the checkpoint to resume from, if
-    any. `recipe`: the module that runs, e.g. "recipes.pretrain_bert", for the rerun command."""
+    any."""
     set_seed(training_args.seed)
     configure_tracking(training_args)
     warn_if_slow_bf16(training_args)  # fp32 by default; bf16 only where it is fast
@@ -56,7 +48,7 @@ def start_run(training_args, overwrite: bool, recipe: str | None = None) -> str 
         settings = getattr(training_args, "run_settings", None)
         if settings:  # the full `user/name`: a run continued from this one's folder cites it
             settings["values"]["hub_model_id"] = training_args.hub_model_id
-    save_run_config(training_args, recipe)  # once the checks passed: a refused run writes nothing
+    save_run_config(training_args)  # once the checks passed: a refused run writes nothing
     return resume_from
 
 
@@ -126,19 +118,13 @@ def prepare_output_dir(training_args, overwrite: bool) -> str | None:
         if not checkpoint_is_complete(Path(chosen)):
             raise UserError(
                 f"`resume_from_checkpoint: {chosen}` is incomplete (no readable "
-                f"{TRAINER_STATE_NAME}: the run stopped while writing it); pick an older one."
+                f"{TRAINER_STATE}: the run stopped while writing it); pick an older one."
             )
     else:
         chosen = last_complete_checkpoint(out) if out.is_dir() else None
     if chosen:
         print(f"Resuming from {chosen}: optimizer, schedule, RNG states and data position")
     return chosen
-
-
-def _running_recipe() -> str:
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # set by `python -m`
-    name = getattr(spec, "name", "") or ""
-    return name if name.startswith("recipes.") else "recipes.<recipe>"
 
 
 def save_run_config(training_args, recipe: str | None = None) -> Path | None:
@@ -151,7 +137,7 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
         return None
     values, origins = settings.get("values", {}), settings.get("origins", {})
     out = Path(training_args.output_dir)
-    recipe = recipe or _running_recipe()
+    recipe = recipe or running_module()
     dropped = sorted(k for k in values if is_secret(k))
     lines = [
         "# Every setting of this run that differs from the defaults; the comment after each says",
@@ -177,28 +163,3 @@ def save_run_config(training_args, recipe: str | None = None) -> Path | None:
     path = out / RUN_CONFIG
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def checkpoint_is_complete(checkpoint: Path) -> bool:
-    """Trainer writes checkpoint-N/ in place, trainer_state.json last (after the weights,
-    optimizer and RNG states), so a readable trainer_state.json means the rest is there."""
-    try:
-        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def last_complete_checkpoint(out: Path) -> str | None:
-    """The newest checkpoint-N that was written to the end; a run killed while saving leaves a
-    newer, partial one, which is reported and left for Trainer to overwrite when it gets there."""
-    checkpoints = []
-    for path in out.iterdir():
-        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        if match and path.is_dir():
-            checkpoints.append((int(match.group(1)), path))
-    for _, path in sorted(checkpoints, reverse=True):
-        if checkpoint_is_complete(path):
-            return str(path)
-        print(f"Skipping incomplete checkpoint {path} (the run stopped while writing it)")
-    return None

@@ -1,7 +1,7 @@
 """A classification task from the demo corpus, offline: which of the First Folio's three kinds
 (comedy, history, tragedy) a passage of a play comes from.
 
-    python -m recipes.folio        # data/shakespeare/*.txt -> data/folio-genre/{train,test}.jsonl
+    python -m recipes.tasks.folio  # data/shakespeare/*.txt -> data/folio-genre/{train,test}.jsonl
 
 Labels: the First Folio (1623), "Mr. William Shakespeares Comedies, Histories, & Tragedies",
 sorts its 36 plays into those three kinds; its catalogue lists 14 comedies, 10 histories and 11
@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from recipes.errors import UserError, exit_on_user_error
+from recipes.tasks.passages import join_paragraphs
 from recipes.tasks.shakespeare import DEFAULT_DIR
 
 COMEDY, HISTORY, TRAGEDY = "comedy", "history", "tragedy"
@@ -107,18 +108,7 @@ def play_paragraphs(paras: list[str]) -> list[str]:
 def passages(paras: list[str], min_words: int) -> list[str]:
     """Consecutive paragraphs joined until a passage has at least `min_words` words (a short
     tail joins the passage before it)."""
-    out, current = [], []
-    for para in paras:
-        current.append(para.strip("\n"))
-        if sum(len(p.split()) for p in current) >= min_words:
-            out.append("\n\n".join(current))
-            current = []
-    if current:
-        if out:
-            out[-1] += "\n\n" + "\n\n".join(current)
-        else:
-            out.append("\n\n".join(current))
-    return out
+    return join_paragraphs([p.strip("\n") for p in paras], min_words)
 
 
 def held_out_works(pretraining_config: Path) -> list[str]:

@@ -2,7 +2,7 @@
 manual pages (manpages-de, manpages-de-dev), and which manual section a passage comes from.
 
     apt-get download manpages-de manpages-de-dev   # groff renders them (Debian: groff-base)
-    python -m recipes.tasks.manpages_de --debs . --out data/manpages-de
+    python -m recipes.tasks.manpages_de --debs . --out_dir data/manpages-de
 
 Five labels, the sections: 1 user commands (befehle), 2 system calls (systemaufrufe), 3 library
 functions (bibliothek), 5 file formats (dateiformate), 8 administration (verwaltung). A passage is
@@ -24,6 +24,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from recipes.errors import UserError, exit_on_user_error
+from recipes.tasks.passages import join_paragraphs
+
 SECTIONS = {"1": "befehle", "2": "systemaufrufe", "3": "bibliothek", "5": "dateiformate", "8": "verwaltung"}  # fmt: skip
 BOILERPLATE = re.compile(r"^(ÜBERSETZUNG|KOLOPHON|COLOPHON)\s*$")
 
@@ -42,6 +45,8 @@ def render(page: Path) -> list[str]:
 
 
 def passages(lines: list[str], min_words: int = 40) -> list[str]:
+    """A rendered page's paragraphs, up to the translators' boilerplate, joined on one line
+    into passages of at least `min_words` words (a short tail is dropped)."""
     paragraphs, current = [], []
     for line in lines + [""]:
         if BOILERPLATE.match(line.strip()):
@@ -51,15 +56,10 @@ def passages(lines: list[str], min_words: int = 40) -> list[str]:
         elif current:
             paragraphs.append(re.sub(r"\s+", " ", " ".join(current)))
             current = []
-    out, current = [], []
-    for paragraph in paragraphs:
-        current.append(paragraph)
-        if sum(len(p.split()) for p in current) >= min_words:
-            out.append(" ".join(current))
-            current = []
-    return out
+    return join_paragraphs(paragraphs, min_words, separator=" ", keep_tail=False)
 
 
+@exit_on_user_error
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
         help="Folder with the two .deb files (manpages-de*.deb, manpages-de-dev*.deb).",
     )
     parser.add_argument(
-        "--out",
+        "--out_dir",
         type=Path,
         default=Path("data/manpages-de"),
         help="Where corpus.txt, train.jsonl and test.jsonl go (default: data/manpages-de).",
@@ -91,17 +91,17 @@ def main(argv=None) -> dict:
                 for text in passages(render(page)):
                     rows[split].append({"text": text, "label": label, "page": page.name})
     if not rows["train"]:
-        raise SystemExit(f"no pages found: put manpages-de*.deb in {args.debs}")
-    args.out.mkdir(parents=True, exist_ok=True)
+        raise UserError(f"no pages found: put manpages-de*.deb in {args.debs}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     for split, split_rows in rows.items():
-        with open(args.out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
+        with open(args.out_dir / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in split_rows)
     corpus = "".join(row["text"] + "\n" for row in rows["train"])
-    (args.out / "corpus.txt").write_text(corpus, encoding="utf-8")
+    (args.out_dir / "corpus.txt").write_text(corpus, encoding="utf-8")
     counts = {split: dict(Counter(r["label"] for r in split_rows)) for split, split_rows in rows.items()}  # fmt: skip
     for split, per_label in counts.items():
         print(f"{split}: {sum(per_label.values()):,} passages {per_label}")
-    print(f"corpus.txt: {len(corpus.encode()):,} bytes, one passage per line -> {args.out}/")
+    print(f"corpus.txt: {len(corpus.encode()):,} bytes, one passage per line -> {args.out_dir}/")
     return counts
 
 

@@ -10,7 +10,7 @@ blank line ends a document, and the works have blank lines between speeches, so 
 written to `data/shakespeare-plays/` with the blank lines left out: one document per file, read
 by the same rule as anyone's BERT-format data, no setting needed.
 
-    python -m recipes.corpus            # -> data/shakespeare/*.txt, data/shakespeare-plays/*.txt
+    python -m recipes.tasks.shakespeare   # -> data/shakespeare/*.txt, data/shakespeare-plays/*.txt
 """
 
 import argparse
@@ -79,7 +79,7 @@ def write_one_document_per_file(files: list[Path], out_dir: Path = PLAYS_DIR) ->
 
 
 @exit_on_user_error
-def main(argv=None):
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -102,6 +102,7 @@ def main(argv=None):
     print(f"{len(files)} works, {size_mb:.1f} MB in {args.out_dir}/")
     plays = write_one_document_per_file(files, args.plays_dir)
     print(f"{len(plays)} works, one document per file (no blank lines), in {args.plays_dir}/")
+    return {"works": len(files), "documents": len(plays)}
 
 
 if __name__ == "__main__":

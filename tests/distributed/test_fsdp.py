@@ -27,7 +27,8 @@ from helpers import REPO, tiny
 from test_distributed import free_port
 from transformers import AutoModelForMaskedLM, pipeline
 
-from recipes.runs.finish import weights_checksum
+from recipes.models.checkpoints import weights_checksum
+from recipes.models.families import MLM_FAMILIES
 
 STEPS, BATCH = 4, 4  # per process: two processes = a global batch of 8
 LOSS_TOLERANCE = 1e-4  # absolute, on every logged training loss (same data, same masks)
@@ -71,7 +72,7 @@ def train(launcher: list[str], family: str, out, corpus_files, tokenizer, accumu
     return [entry["loss"] for entry in state["log_history"] if "loss" in entry], checksums
 
 
-@pytest.mark.parametrize("family", ["modernbert", "roberta"])
+@pytest.mark.parametrize("family", MLM_FAMILIES)
 def test_fsdp2_run_saves_a_stock_model_at_the_single_process_loss(
     family, tmp_path, corpus_files, bpe_tokenizer_dir
 ):

@@ -20,7 +20,8 @@ from transformers import AutoTokenizer
 
 from recipes import pretrain_bert, pretrain_mlm
 from recipes.arguments import DataArguments, DataSourceArguments
-from recipes.data.text import check_enough_data, load_raw_datasets, tokenize_datasets
+from recipes.data.packing import check_enough_data, tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError
 from tokenizer_training.train_tokenizer import TokenizerArguments

@@ -27,10 +27,10 @@ from transformers import (
 from recipes import finetune_classification as ft
 from recipes import pretrain_mlm
 from recipes.errors import UserError
+from recipes.finetune.finish import base_summary
 from recipes.models.checkpoints import load_pretrained_parts, pretrained_model, task_head
 from recipes.models.families import build_config, build_model
 from recipes.models.vocabulary import check_same_vocabulary
-from recipes.runs.card import _base_summary
 
 VOCAB = 800  # the session's bpe_tokenizer_dir size: the foreign tokenizer matches it
 
@@ -283,10 +283,8 @@ def test_the_card_never_claims_pretraining_for_a_checkpoint_it_did_not_train(tmp
     RobertaForMaskedLM(
         RobertaConfig(**tiny_shape(), vocab_size=100, max_position_embeddings=40)
     ).save_pretrained(tmp_path / "theirs")
-    assert (
-        _base_summary(str(tmp_path / "theirs")) == ", a checkpoint this repository did not train."
-    )
-    assert _base_summary("nobody/uncached-model") == ", a checkpoint this repository did not train."
+    assert base_summary(str(tmp_path / "theirs")) == ", a checkpoint this repository did not train."
+    assert base_summary("nobody/uncached-model") == ", a checkpoint this repository did not train."
 
 
 def test_the_card_says_a_continued_base_was_continued_and_from_what(tmp_path):
@@ -295,11 +293,11 @@ def test_the_card_says_a_continued_base_was_continued_and_from_what(tmp_path):
     results = {"train_tokens": 4096, "eval_accuracy": 0.2, "eval_before_accuracy": 0.1}
     (base / "all_results.json").write_text(json.dumps(results | {"eval_nsp_accuracy": 0.6}))
     (base / "run_config.yaml").write_text("model_name_or_path: outputs/bert  # command line\n")
-    assert _base_summary(str(base)) == (
+    assert base_summary(str(base)) == (
         ", continued from `outputs/bert` and further pretrained by this repository with masked "
         "LM and next-sentence prediction: held-out masked-token accuracy 0.200, 4,096 tokens seen."
     )
     # results another script wrote (transformers' run_mlm.py writes all_results.json too)
     (base / "all_results.json").write_text(json.dumps({"eval_accuracy": 0.2, "perplexity": 9.0}))
     (base / "run_config.yaml").unlink()
-    assert _base_summary(str(base)) == ", a checkpoint this repository did not train."
+    assert base_summary(str(base)) == ", a checkpoint this repository did not train."

@@ -168,7 +168,8 @@ READ_STREAM = """
 import os, sys
 from transformers import AutoTokenizer
 from recipes.arguments import DataArguments
-from recipes.data.text import load_raw_datasets, tokenize_datasets
+from recipes.data.packing import tokenize_datasets
+from recipes.data.text import load_raw_datasets
 
 corpus, tok = sys.argv[1], sys.argv[2]
 args = DataArguments(train_files=[corpus], tokenizer_name_or_path=tok, streaming=True,

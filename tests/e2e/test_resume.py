@@ -17,7 +17,8 @@ from transformers import AutoTokenizer
 
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.errors import UserError
-from recipes.runs.start import checkpoint_is_complete, prepare_output_dir
+from recipes.run_folder import checkpoint_is_complete
+from recipes.runs.start import prepare_output_dir
 
 MAX_STEPS = 20
 # One thread: a model this small gains nothing from two, and on a busy machine OpenMP threads

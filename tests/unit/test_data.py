@@ -12,7 +12,9 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 
 from recipes.arguments import DataArguments
-from recipes.data.text import load_raw_datasets, pack_texts, resolve_files, tokenize_datasets
+from recipes.data.files import resolve_files
+from recipes.data.packing import pack_texts, tokenize_datasets
+from recipes.data.text import load_raw_datasets
 from recipes.errors import UserError
 
 
@@ -60,7 +62,7 @@ FINGERPRINT = """
 import sys
 from datasets import Dataset
 import prep
-from recipes.data.text import CodeVersioned
+from recipes.data.packing import CodeVersioned
 fn = CodeVersioned(prep.add) if sys.argv[1] == "versioned" else prep.add
 print(Dataset.from_dict({"x": [1, 2]}).map(fn, batched=True)._fingerprint)
 """

@@ -8,8 +8,8 @@ import pytest
 from datasets import load_dataset
 from transformers import AutoTokenizer
 
+from recipes.data.packing import pack_texts
 from recipes.data.stream_position import POSITION_FILE, SaveStreamPosition, TrackedStream
-from recipes.data.text import pack_texts
 
 
 @pytest.fixture(scope="module")

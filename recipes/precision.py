@@ -9,9 +9,8 @@ import torch
 
 def native_cpu_bf16() -> str | None:
     """The CPU feature that runs bf16 matmuls natively, or None. Without one (e.g. AMD Zen 3,
-    AVX2 only) oneDNN falls back to a reference kernel: measured 1.4 GFLOP/s in bf16 against
-    185 in fp32 (benchmarks/README.md), a training step ~100x slower. With AVX512-BF16 (AMD
-    Zen 4) bf16 ran at 431 against 178 GFLOP/s."""
+    AVX2 only) oneDNN falls back to a reference kernel, two orders of magnitude slower than
+    fp32 (docs/measurements.md, "Throughput and time to accuracy")."""
     if torch.cpu._is_amx_tile_supported():
         return "AMX"
     if torch.cpu._is_avx512_bf16_supported():

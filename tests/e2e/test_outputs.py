@@ -17,9 +17,10 @@ from transformers import (
 )
 
 from recipes.data.masking import ResumableMaskingCollator
+from recipes.run_folder import RUN_CONFIG
 from recipes.runs.finish import final_evaluation, finish_pretraining_run
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
-from recipes.runs.start import RUN_CONFIG, save_run_config
+from recipes.runs.start import save_run_config
 
 SETTINGS = {
     "values": {

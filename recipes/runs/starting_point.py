@@ -21,10 +21,10 @@ from recipes.models.checkpoints import (
     load_pretrained,
     local_checkpoint,
     read_config,
+    weights_checksum,
 )
 from recipes.models.families import FAMILIES, attn_implementation, build_config, build_model
 from recipes.models.vocabulary import check_same_vocabulary, extend_vocabulary
-from recipes.runs.finish import weights_checksum
 
 
 def starting_defaults(argv: list[str] | None, family: str) -> dict:
@@ -73,7 +73,7 @@ def starting_point(
     """The family, the tokenizer and the model-to-be of a pretraining run, checked before any
     data is read.
 
-    model_args: the recipe's ContinueArguments (model_name_or_path, add_tokens_from, ...) with
+    model_args: the recipe's PretrainingModelArguments (model_name_or_path, add_tokens_from, ...) with
         `sparse_mlm_head`.
     family: the family to build from scratch, one of the recipe's `families` (None: the
         first); `family_asked`: the user set it, so a checkpoint of another is an error.

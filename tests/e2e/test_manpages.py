@@ -51,7 +51,7 @@ def built(tmp_path_factory):
     subprocess.run(["dpkg-deb", "--build", str(tree), str(debs / "manpages-de_1.0_all.deb")],
                    check=True, capture_output=True)  # fmt: skip
     out = root / "out"
-    counts = manpages_de.main(["--debs", str(debs), "--out", str(out)])
+    counts = manpages_de.main(["--debs", str(debs), "--out_dir", str(out)])
     read = {s: [json.loads(line) for line in open(out / f"{s}.jsonl")] for s in ("train", "test")}
     return out, counts, read
 
@@ -83,6 +83,8 @@ def test_labels_are_sections_and_headers_boilerplate_aliases_are_dropped(built):
     assert len({r["page"] for r in everything}) == 6 * len(manpages_de.SECTIONS)
 
 
-def test_no_debs_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="put manpages-de.*deb in"):
-        manpages_de.main(["--debs", str(tmp_path), "--out", str(tmp_path / "out")])
+def test_no_debs_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        manpages_de.main(["--debs", str(tmp_path), "--out_dir", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert "put manpages-de*.deb in" in capsys.readouterr().err
