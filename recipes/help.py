@@ -243,6 +243,10 @@ def _shape_summary(shape, values: dict, origins: dict) -> str:
     for source, settings in set_here.items():
         lines.append(f"Set by {source}: {', '.join(settings)}.")
     lines.append(f"From the tokenizer, not settable: {', '.join(DERIVED)}.")
+    not_settable = getattr(shape, "not_settable", {})
+    fixed = [f"{n} ({why})" for n, why in not_settable.items() if n not in DERIVED]
+    if fixed:  # the family's record fixes them (recipes/models/families.py `fixed_config`)
+        lines.append(f"Fixed by the family, not settable: {', '.join(fixed)}.")
     return "\n\n".join(lines)
 
 

@@ -178,7 +178,7 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
     )
-    classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(config))
+    classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(config), None)
     if classifier is not None:  # else AutoModelForSequenceClassification says it has none
         config._attn_implementation = attention_kernel(attn, classifier, bf16=False)
     check_positions(config, max_seq_length, path)

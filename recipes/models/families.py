@@ -143,6 +143,9 @@ class Family:
     layer_class: str
     # A small config of the family that trains on a CPU in minutes: where a newcomer should start
     tiny_config: str
+    # Why FSDP2 cannot train the family ("" where it can): such a run stops before training
+    # (recipes/models/fsdp.py prepare_for_fsdp); FSDP1, DDP and one process are unaffected
+    fsdp2_refusal: str = ""
     # The LM head run only at masked positions in training (`sparse_mlm_head`): by the config's
     # own `sparse_prediction` where the model has one, else by recipes/models/sparse_head.py's
     # forward, which runs transformers' `base_model` (the encoder) and then these submodules.
@@ -243,6 +246,11 @@ FAMILIES = {
         # embedding matrix as decoder, called as lm_predictions(hidden, word_embeddings)
         mlm_head="lm_predictions",
         mlm_head_args=("deberta.embeddings.word_embeddings",),
+        # the head reads word_embeddings.weight outside the embedding's own forward, where FSDP2
+        # has sharded it again; accelerate keeps it gathered only for output embeddings tied to
+        # it, and DebertaV2ForMaskedLM names its head's dense layer as those instead
+        fsdp2_refusal="DeBERTa's masked-LM head decodes with the word embeddings outside their "
+        "own forward, which FSDP2 (as accelerate groups it) has sharded again by then",
         # Relative positions need no table; max_position_embeddings (DeBERTa-v3: 512) sets how
         # far the log buckets reach (max_relative_positions -1)
         min_positions=512,

@@ -45,6 +45,12 @@ def prepare_for_fsdp(family: str, model) -> str | None:
     layer = fsdp_layer_class_to_wrap(family)
     fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if fsdp and os.environ.get("FSDP_VERSION", "1") == "2":
+        refusal = FAMILIES[family].fsdp2_refusal
+        if refusal:
+            raise UserError(
+                f"`fsdp_version: 2` cannot train a {family} model: {refusal}. Set "
+                "`fsdp_version: 1` in the accelerate config, or train with DDP."
+            )
         register_lm_bias_once(model, FAMILIES[family].mlm_head)
     return layer
 
