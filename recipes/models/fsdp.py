@@ -48,8 +48,9 @@ def prepare_for_fsdp(family: str, model) -> str | None:
         refusal = FAMILIES[family].fsdp2_refusal
         if refusal:
             raise UserError(
-                f"`fsdp_version: 2` cannot train a {family} model: {refusal}. Set "
-                "`fsdp_version: 1` in the accelerate config, or train with DDP."
+                f"`fsdp_version: 2` cannot train a {family} model: {refusal}. Train it with "
+                "DDP (recipes/accelerate_configs/ddp.yaml), or set `fsdp_version: 1` in the "
+                "accelerate config (FSDP1 keeps the embeddings gathered with the root)."
             )
         register_lm_bias_once(model, FAMILIES[family].mlm_head)
     return layer
