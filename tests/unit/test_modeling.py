@@ -7,6 +7,7 @@ from helpers import tiny_shape
 from recipes.errors import UserError
 from recipes.models.families import FAMILIES, build_config, build_model
 from recipes.models.sparse_head import use_sparse_mlm_head
+from recipes.models.vocabulary import extend_vocabulary
 
 # the families whose sparse masked-LM head is recipes/models/sparse_head.py's forward
 SPARSE_FORWARD = [name for name, spec in FAMILIES.items() if spec.mlm_head]
@@ -128,3 +129,25 @@ def test_a_family_without_a_named_head_gets_no_sparse_forward():
     own_sparse = next(spec for spec in FAMILIES.values() if not spec.mlm_head)
     with pytest.raises(ValueError, match="no sparse masked-LM head"):
         use_sparse_mlm_head(model, own_sparse)  # it has sparse_prediction instead
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_added_words_give_every_family_a_head_over_the_new_vocabulary_or_a_refusal(
+    family, bpe_tokenizer_dir, tmp_path
+):
+    """add_tokens_from resizes the model through transformers: a family whose model it would
+    leave with a broken head (one that cannot decode the new ids) is refused, never trained."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
+    model = build_model(family, build_config(family, tokenizer, 32, tiny_shape()), False).eval()
+    old = len(tokenizer)
+    (tmp_path / "words.txt").write_text("multitudinous\nincarnadine\n")
+    try:
+        added = extend_vocabulary(tokenizer, model, str(tmp_path / "words.txt"), limit=5)
+    except UserError as refused:
+        assert "resize_token_embeddings" in str(refused) and len(tokenizer) == old
+        return
+    assert len(added) == 2 and len(tokenizer) == old + 2
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(added)])
+    assert model(input_ids=ids)[0].shape[-1] >= len(tokenizer)
