@@ -68,7 +68,7 @@ def register_lm_bias_once(model, mlm_head: str) -> None:
     head's submodule (the family's record); no-op without one, or without a decoder whose bias
     is tied to the head's."""
     head = model.get_submodule(mlm_head) if mlm_head else None
-    decoder = getattr(head, "decoder", None)  # DeBERTa's head decodes with the embeddings
+    decoder = getattr(head, "decoder", None)  # a head may decode with the embeddings it is handed
     if decoder is None or getattr(head, "bias", None) is None or decoder.bias is not head.bias:
         return
     head.decoder.register_parameter("bias", None)

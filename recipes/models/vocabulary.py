@@ -128,8 +128,8 @@ def extend_vocabulary(tokenizer, model, source: str, limit: int) -> list[str]:
         print(f"add_tokens_from {source}: every word is already one token; nothing added")
         return []
     # transformers resizes what the model calls its output embeddings to the new vocabulary;
-    # one that is no vocabulary projection (DebertaV2ForMaskedLM's names its head's hidden x
-    # hidden dense layer) would be resized into a broken head
+    # one that is no vocabulary projection (a model may name its head's hidden x hidden dense
+    # layer so) would be resized into a broken head
     outputs = model.get_output_embeddings()
     vocabulary = model.get_input_embeddings().num_embeddings
     if outputs is not None and outputs.weight.shape[0] != vocabulary:
