@@ -35,14 +35,15 @@ from benchmarks.bench import BatchCounter, training_flops
 from benchmarks.report import describe_machine
 from benchmarks.ways import recipe_way, run_mlm_blocks, stock_training_args, sync, train_quietly
 from recipes.data.tokenizer import load_tokenizer
-from recipes.models.families import FAMILIES
+from recipes.models.families import FAMILIES, MLM_FAMILIES
 from recipes.precision import resolve_bf16
 from recipes.runs.budget import TimeBudget
 from tokenizer_training.train_tokenizer import main as train_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = sorted(str(p) for p in (REPO / "tests/helpers/fixtures/corpus").glob("*.txt"))
-FAMILY_NAMES = ("modernbert", "roberta")
+# the masked-LM families that ship a base-size config (recipes/configs/<family>-base.yaml)
+FAMILY_NAMES = [f for f in MLM_FAMILIES if (REPO / f"recipes/configs/{f}-base.yaml").is_file()]
 WAYS = ("recipe", "run_mlm")
 TOKENS_PER_STEP = 16_384  # 128 x 128, 32 x 512, 16 x 1024: one step's work the same at each length
 # --smoke: the tiny configs at a tiny shape, two lengths, a second a cell

@@ -14,7 +14,13 @@ from typing import ClassVar
 
 from recipes.data.minimal_pairs import load_minimal_pairs
 from recipes.errors import UserError
-from recipes.models.families import MLM_FAMILIES
+from recipes.models.families import (
+    MLM_FAMILIES,
+    NSP_FAMILIES,
+    choices_help,
+    display_names,
+    recipe_hints,
+)
 
 
 @dataclass
@@ -243,8 +249,9 @@ class PretrainingModelArguments:
         default=None,
         metadata={
             "help": "Continue pretraining this checkpoint instead of starting from random "
-            "weights: a local folder or a Hub id of a RoBERTa, ModernBERT (masked-LM recipe) or "
-            "BERT (BERT recipe) model. Weights (safetensors only), config and, unless "
+            "weights: a local folder or a Hub id of a model of the recipe's families "
+            f"(masked-LM recipe: {display_names(MLM_FAMILIES)}; BERT recipe: "
+            f"{display_names(NSP_FAMILIES)}). Weights (safetensors only), config and, unless "
             "tokenizer_name_or_path is set, the tokenizer come from it; model-shape keys must "
             "match it (dropout keys may differ)."
         },
@@ -267,15 +274,16 @@ class PretrainingModelArguments:
         default=True,
         metadata={
             "help": "Run the LM head only at masked positions during training (same loss and "
-            "gradients, a fraction of the work); the saved model is the stock *ForMaskedLM "
-            "(BERT: *ForPreTraining)."
+            "gradients, a fraction of the work); the saved model is the family's stock class "
+            "(*ForMaskedLM; with next-sentence prediction, *ForPreTraining)."
         },
     )
     attn_implementation: str = field(
         default="auto",
         metadata={
             "help": "Attention kernel. auto: flash_attention_2 on a CUDA GPU in bf16 where "
-            "flash-attn is installed, else sdpa (BERT's `model_impl: scratch` always uses sdpa).",
+            "flash-attn is installed, else sdpa; the family's eager one where it has neither "
+            "(the BERT recipe's `model_impl: scratch` always uses sdpa).",
             "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
         },
     )
@@ -290,23 +298,33 @@ class PretrainingModelArguments:
             raise UserError(f"`max_added_tokens` must be at least 1, got {self.max_added_tokens}.")
 
 
-@dataclass
-class ModelArguments(PretrainingModelArguments):
-    model_type: str = field(
-        default="modernbert",
+def model_type_field(families: list[str]):
+    """A recipe's `model_type`: its families (recipes/models/families.py), the first the
+    default, each described by its record."""
+    return field(
+        default=families[0],
         metadata={
-            "help": "Model family: 'modernbert', the default (pre-LayerNorm, GeGLU, rotary "
-            "positions; docs/measurements.md compares it with the others) or 'roberta' "
-            "(the tutorial's). "
-            "Its config fields (hidden_size, ...) can then be set too. With "
-            "model_name_or_path, the checkpoint's own.",
-            "choices": MLM_FAMILIES,
+            "help": f"Model family: {choices_help(families)}. The first is the default "
+            "(docs/measurements.md compares them). Its config fields (hidden_size, ...) can then "
+            "be set too. With model_name_or_path, the checkpoint's own.",
+            "choices": families,
         },
     )
 
 
 @dataclass
+class ModelArguments(PretrainingModelArguments):
+    # a family another recipe trains: which recipe (recipes/config.py reads `choice_hints`)
+    choice_hints: ClassVar[dict] = recipe_hints()
+
+    model_type: str = model_type_field(MLM_FAMILIES)
+
+
+@dataclass
 class BertArguments(PretrainingModelArguments):
+    choice_hints: ClassVar[dict] = recipe_hints()
+
+    model_type: str = model_type_field(NSP_FAMILIES)
     model_impl: str = field(
         default="transformers",
         metadata={

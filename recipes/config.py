@@ -12,8 +12,10 @@ own flags are read under our names or refused with the equivalent. The fields th
 their help live in recipes/arguments.py; `--help` is recipes/help.py; older and run_mlm.py names
 are recipes/old_names.py.
 
-Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the model config
-class itself, so every `RobertaConfig`/`BertConfig` field is accepted and nothing else is.
+Model-shape keys (`hidden_size`, `num_hidden_layers`, ...) are generated from the family's model
+config class itself (recipes/shape_arguments.py), so every field of it is accepted and nothing
+else is. Nothing here knows a family: what the fields say about values and keys they refuse
+(`choice_hints`, `not_settable`) comes with the dataclasses.
 """
 
 import argparse
@@ -32,9 +34,7 @@ from transformers.utils import logging as transformers_logging
 
 from recipes.errors import UserError
 from recipes.help import HELP_FLAGS, format_help, show
-from recipes.models.families import DERIVED
 from recipes.old_names import (
-    CHOICE_HINTS,
     DO_FLAGS,
     NOOP_REFUSED,
     RENAMED_KEYS,
@@ -67,24 +67,47 @@ DATA_DESCRIPTIONS = {
 }
 
 
-def _unknown_key_error(key: str, known: list[str], where: str) -> UserError:
-    if key in DERIVED:
-        return UserError(f"`{key}` in {where} cannot be set: {DERIVED[key]}. Remove it.")
+@dataclasses.dataclass(frozen=True)
+class _Fields:
+    """What the parsed dataclasses accept, and what they say about keys and values they don't."""
+
+    known: list[str]  # every field name
+    actions: dict  # field name -> its argparse action (type, choices)
+    # {(field, value): hint}: a value outside the choices that another recipe takes
+    # (a dataclass's `choice_hints`, e.g. recipes/arguments.py ModelArguments)
+    hints: dict
+    # {field: why}: model keys no one sets (recipes/shape_arguments.py `not_settable`)
+    not_settable: dict
+
+    @classmethod
+    def of(cls, dataclass_types: list[type], actions: dict) -> "_Fields":
+        def merged(attribute: str) -> dict:
+            return {k: v for c in dataclass_types for k, v in getattr(c, attribute, {}).items()}
+
+        known = sorted(dest for dest in actions if dest not in ("help", "config"))
+        return cls(known, actions, merged("choice_hints"), merged("not_settable"))
+
+
+def _unknown_key_error(key: str, fields: _Fields, where: str) -> UserError:
+    if key in fields.not_settable:
+        why = fields.not_settable[key]
+        return UserError(f"`{key}` in {where} cannot be set: {why}. Remove it.")
     if key in RUN_MLM_EQUIVALENTS:
         return UserError(f"`{key}` in {where} is run_mlm.py's: {RUN_MLM_EQUIVALENTS[key]}.")
     hint = RENAMED_KEYS.get(key)
     if hint is None:
-        close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+        close = difflib.get_close_matches(key, fields.known, n=3, cutoff=0.75)
         hint = " or ".join(close) if close else None
     fix = f" Did you mean {hint}?" if hint else " Run with --help to list every field."
     return UserError(f"unknown config key `{key}` in {where}.{fix}")
 
 
-def _check_key(key: str, known: list[str], where: str) -> None:
+def _check_key(key: str, fields: _Fields, where: str) -> None:
     if key in DO_FLAGS:
         raise UserError(f"`{key}` in {where}: {DO_FLAGS[key]}.")
+    known = fields.known
     if key not in known and not (key.startswith("no_") and key[3:] in known):
-        raise _unknown_key_error(key, known, where)
+        raise _unknown_key_error(key, fields, where)
 
 
 def _run_mlm_name(key: str, known: list[str], where: str) -> str:
@@ -109,13 +132,14 @@ def _noop(key: str, value, where: str) -> None:
         print(f"`{key}` ({where}) is run_mlm.py's, not needed: {RUN_MLM_NOOPS[key]}")
 
 
-def _choice_hint(key: str, value, where: str) -> None:
-    hint = CHOICE_HINTS.get((key, str(value)))
+def _choice_hint(key: str, value, where: str, fields: _Fields) -> None:
+    """A value outside a field's choices that points to another recipe."""
+    hint = fields.hints.get((key, str(value)))
     if hint:
         raise UserError(f"`{key}: {value}` ({where}): {hint}.")
 
 
-def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[list, list]:
+def _command_line(argv: list[str], fields: _Fields) -> tuple[list, list]:
     """The command line checked (unknown keys, run_mlm.py's flags) and under our names, and
     the AUTO_FIELDS given as `auto` (no boolean for argparse: taken out, resolved later)."""
     out, autos, spelled = [], [], {}
@@ -127,14 +151,14 @@ def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[lis
         if not token.startswith("--") or given == "config":
             out.append(token)
             continue
-        name = _run_mlm_name(given, known, "the command line")
+        name = _run_mlm_name(given, fields.known, "the command line")
         if name in RUN_MLM_NOOPS:  # a bare `--do_train`, or followed by its value
             following = value if eq else "true"
             if not eq and i < len(argv) and not argv[i].startswith("--"):
                 following, i = argv[i], i + 1
             _noop(name, following, "the command line")
             continue
-        _check_key(name, known, "the command line")
+        _check_key(name, fields, "the command line")
         if spelled.setdefault(name, given) != given:
             raise UserError(f"`--{given}` and `--{spelled[name]}` both set `{name}`: give one.")
         following = value if eq else (argv[i] if i < len(argv) else "")
@@ -142,9 +166,9 @@ def _command_line(argv: list[str], known: list[str], actions: dict) -> tuple[lis
             autos.append(name)
             i += 0 if eq else 1
             continue
-        choices = actions[name].choices if name in actions else None  # `no_x` has none
-        if choices is not None and following not in choices:
-            _choice_hint(name, following, "the command line")
+        action = fields.actions.get(name)  # `no_x` has none
+        if action is not None and action.choices is not None and following not in action.choices:
+            _choice_hint(name, following, "the command line", fields)
         out.append(f"--{name}{eq}{value}")
     return out, autos
 
@@ -171,8 +195,8 @@ def parse_config(
     for action in parser._actions:
         actions.setdefault(action.dest, action)  # a bool's `--no_x` comes after `--x`
     field_defaults = {dest: action.default for dest, action in actions.items()}
-    known = sorted(dest for dest in actions if dest not in ("help", "config"))
-    argv, autos = _command_line(argv, known, actions)
+    fields = _Fields.of(dataclass_types, actions)
+    argv, autos = _command_line(argv, fields)
 
     # Only what the command line names explicitly: no argparse defaults.
     for action in parser._actions:
@@ -191,8 +215,8 @@ def parse_config(
     values = dict(defaults or {})
     origins = dict.fromkeys(values, "recipe default")
     if config_path is not None:
-        for key, value in _load_yaml(Path(config_path), known).items():
-            values[key] = _yaml_value(actions[key], value, config_path)
+        for key, value in _load_yaml(Path(config_path), fields).items():
+            values[key] = _yaml_value(actions[key], value, config_path, fields)
             origins[key] = config_path
     values.update(cli)
     origins.update(dict.fromkeys(cli, "command line"))
@@ -375,7 +399,7 @@ def _check_launch(training_args) -> None:
         )
 
 
-def _load_yaml(path: Path, known: list[str]) -> dict:
+def _load_yaml(path: Path, fields: _Fields) -> dict:
     if not path.is_file():
         raise UserError(f"config file {path} does not exist.{_close_configs(path)}")
     try:
@@ -386,11 +410,11 @@ def _load_yaml(path: Path, known: list[str]) -> dict:
         raise UserError(f"{path} must be a mapping of `field: value` lines.")
     renamed = {}
     for key, value in loaded.items():
-        ours = _run_mlm_name(key, known, str(path))
+        ours = _run_mlm_name(key, fields.known, str(path))
         if ours in RUN_MLM_NOOPS:
             _noop(ours, value, str(path))
             continue
-        _check_key(ours, known, str(path))
+        _check_key(ours, fields, str(path))
         if ours in renamed:
             raise UserError(f"{path} sets both `{key}` and `{ours}` (the same field): keep one.")
         renamed[ours] = value
@@ -416,7 +440,7 @@ def _close_configs(path: Path) -> str:
     return f" Did you mean {' or '.join(named)}?" if named else ""
 
 
-def _yaml_value(action: argparse.Action, value, where: str):
+def _yaml_value(action: argparse.Action, value, where: str, fields: _Fields):
     """Check a YAML value as the command line would. YAML 1.1 reads `5e-4` (no dot) as a
     string, which would fail hours later in the optimizer: numeric fields convert strings."""
     if isinstance(value, str) and action.type in (int, float):
@@ -426,7 +450,7 @@ def _yaml_value(action: argparse.Action, value, where: str):
             kind = "an integer" if action.type is int else "a number"
             raise UserError(f"`{action.dest}: {value}` in {where}: expected {kind}.") from None
     if action.choices is not None and isinstance(value, str) and value not in action.choices:
-        _choice_hint(action.dest, value, where)
+        _choice_hint(action.dest, value, where, fields)
         choices = ", ".join(str(c) for c in action.choices)
         raise UserError(f"`{action.dest}: {value}` in {where}: choose one of {choices}.")
     if action.nargs == "+" and isinstance(value, str):  # `train_file: a.txt`, run_mlm.py's way

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from recipes.arguments import TRAINING_DEFAULTS, DataSourceArguments, OutputFolderArguments
 from recipes.errors import UserError
+from recipes.models.families import display_names, families_with_config_field
 
 
 @dataclass
@@ -65,6 +66,10 @@ class ClassificationDataArguments(OutputFolderArguments, DataSourceArguments):
     max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated."})
 
 
+# the families whose classifier lets `classifier_pooling` choose its input
+POOLING_FAMILIES = families_with_config_field("classifier_pooling")
+
+
 @dataclass
 class FinetuneModelArguments:
     help_section: ClassVar[str] = "model"
@@ -92,10 +97,11 @@ class FinetuneModelArguments:
     classifier_pooling: str = field(
         default="auto",
         metadata={
-            "help": "ModernBERT's classifier input: 'mean' of every token's vector or the first "
+            "help": "The classifier's input, where the family's classifier offers a choice "
+            f"({display_names(POOLING_FAMILIES)}): 'mean' of every token's vector or the first "
             "token's ('cls'). auto: mean. Masked-LM pretraining never trains the first token's "
-            "output, so mean pooling carries what pretraining learnt (README). RoBERTa's and "
-            "BERT's heads read the first token; only auto fits them.",
+            "output, so mean pooling carries what pretraining learnt (README). The other "
+            "families' heads read the first token; only auto fits them.",
             "choices": ["auto", "mean", "cls"],
         },
     )
@@ -117,8 +123,11 @@ class FinetuneModelArguments:
         },
     )
     attn_implementation: str = field(
-        default="sdpa",
-        metadata={"help": "Attention kernel.", "choices": ["sdpa", "eager", "flash_attention_2"]},
+        default="auto",
+        metadata={
+            "help": "Attention kernel. auto: sdpa where the model has it, else its eager one.",
+            "choices": ["auto", "sdpa", "eager", "flash_attention_2"],
+        },
     )
 
     def __post_init__(self):

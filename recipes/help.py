@@ -143,7 +143,7 @@ def _sections(dataclass_types, every: bool, hidden: set[str]) -> dict[str, list[
     fields = {}  # name -> (dataclass, its section)
     for cls in dataclass_types:
         own = getattr(cls, "help_section", cls.__name__.removesuffix("Arguments").lower())
-        if hasattr(cls, "config_defaults"):  # recipes/arguments.py model_config_arguments
+        if hasattr(cls, "config_defaults"):  # recipes/shape_arguments.py model_config_arguments
             own = "model shape"
         for f in dataclasses.fields(cls):
             if f.name in hidden:
@@ -222,9 +222,11 @@ def _intro(parser, values, field_defaults, training: bool, every: bool) -> str:
     action = parser._option_string_actions.get("--model_type")
     if action is not None and action.choices:
         current = values.get("model_type", field_defaults.get("model_type"))
-        other = next((c for c in action.choices if c != current), current)
         layers = "the recipe's and the model family's"
-        family = f" This is model_type {current}'s; `--model_type {other} --help` shows {other}'s."
+        family = f" This is model_type {current}'s."
+        other = next((c for c in action.choices if c != current), None)
+        if other is not None:
+            family += f" `--model_type {other} --help` shows {other}'s."
     recorded = " A run records the same values in output_dir/run_config.yaml." if training else ""
     more = " --help-all lists every TrainingArguments field too." if training and not every else ""
     return (
@@ -255,15 +257,22 @@ def _shape_summary(shape, values: dict, origins: dict) -> str:
         kept = [f"{n}={show(shape.config_defaults.get(n))}" for n in own]
         lines.append(
             f"Fields of {config_class.__name__}, each a flag or YAML key (--hidden_size 256); "
-            f"unset ones keep {config_class.__name__}'s own. --help-all describes each."
+            "unset ones keep the values below. --help-all describes each."
         )
-        lines.append(f"{config_class.__name__}'s own: {', '.join(kept)}.")
+        whose = f"{config_class.__name__}'s own"
+        if getattr(shape, "family_defaults", None):  # the family's record sets its own
+            whose += f", the family's for {', '.join(shape.family_defaults)}"
+        lines.append(f"{whose}: {', '.join(kept)}.")
         derived = [f"{n}: {why}" for n, why in SHAPE_DERIVED_UNLESS_SET.items() if n in names]
         if derived:
             lines.append(f"Unless set: {'; '.join(derived)}.")
     for source, settings in set_here.items():
         lines.append(f"Set by {source}: {', '.join(settings)}.")
     lines.append(f"From the tokenizer, not settable: {', '.join(DERIVED)}.")
+    not_settable = getattr(shape, "not_settable", {})
+    fixed = [f"{n} ({why})" for n, why in not_settable.items() if n not in DERIVED]
+    if fixed:  # the family's record fixes them (recipes/models/families.py `fixed_config`)
+        lines.append(f"Fixed by the family, not settable: {', '.join(fixed)}.")
     return "\n\n".join(lines)
 
 

@@ -39,8 +39,8 @@ RUN_MLM_EQUIVALENTS = {
     "trust_remote_code": "no model or dataset code is run from the Hub here: models are "
     "transformers' own classes, and datasets 4+ loads no dataset scripts",
     "low_cpu_mem_usage": "drop it: a model is built from scratch or loaded from safetensors",
-    "model_type": "drop it: this recipe's model family is fixed (python -m recipes.pretrain_mlm "
-    "takes model_type: modernbert or roberta)",
+    "model_type": "drop it: the model's family is its checkpoint's (the pretraining recipes take "
+    "`model_type`; their --help lists the families)",
 }
 
 # run_mlm.py's flags that ask for what the recipes do anyway: read, noted in one line, dropped;
@@ -67,10 +67,4 @@ NOOP_REFUSED = {
 DO_FLAGS = {
     "do_predict": "the recipes evaluate on their held-out (fine-tuning: and test) data by "
     "themselves: drop it",
-}
-
-# A value outside a field's choices that points to another recipe.
-CHOICE_HINTS = {
-    ("model_type", "bert"): "BERT, masked LM + next-sentence prediction, has its own recipe: "
-    "python -m recipes.pretrain_bert (e.g. --config recipes/configs/bert-tiny-nsp.yaml)",
 }

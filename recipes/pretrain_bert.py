@@ -15,7 +15,7 @@ from transformers import Trainer
 
 from recipes.arguments import TRAINING_DEFAULTS, BertArguments, DataArguments
 from recipes.budget_arguments import PretrainingArguments
-from recipes.config import parse_config
+from recipes.config import parse_config, peek
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.data.nsp import load_documents, nsp_pairs, padding_waste
 from recipes.errors import exit_on_user_error
@@ -29,7 +29,7 @@ from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
-from recipes.shape_arguments import BertShapeArguments
+from recipes.shape_arguments import shape_arguments
 
 PAD_TO_MULTIPLE_OF = 8  # tensor cores want sequence lengths in multiples of 8
 
@@ -45,10 +45,13 @@ REFUSED = {
 
 
 def parse_args(argv=None):
+    family = peek(argv, "model_type") or BertArguments.model_type
+    # an unknown family is reported by the full parse, against the field's choices
+    shapes = shape_arguments(family if family in NSP_FAMILIES else BertArguments.model_type)
     return parse_config(
-        [DataArguments, BertArguments, BertShapeArguments, PretrainingArguments],
+        [DataArguments, BertArguments, shapes, PretrainingArguments],
         argv,
-        defaults=TRAINING_DEFAULTS | starting_defaults(argv, NSP_FAMILIES[0]),
+        defaults=TRAINING_DEFAULTS | starting_defaults(argv, family),
         refused=REFUSED,
     )
 
@@ -94,6 +97,8 @@ def main(argv=None) -> dict:
         training_args,
         shape_args,
         NSP_FAMILIES,
+        family=bert_args.model_type,
+        family_asked=peek(argv, "model_type") is not None,
         attention=None if scratch else bert_args.attn_implementation,
         fresh_model=scratch_bert.BertForPreTraining if scratch else None,
     )

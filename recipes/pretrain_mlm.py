@@ -1,4 +1,5 @@
-"""Pretrain a masked language model from scratch with Trainer: ModernBERT or RoBERTa.
+"""Pretrain a masked language model from scratch with Trainer: any family of
+recipes/models/families.py whose objective is masked LM (`--help` lists them).
 
     python -m recipes.pretrain_mlm --config recipes/configs/modernbert-tiny.yaml [--field value]
     python -m recipes.pretrain_mlm --config recipes/configs/roberta-tiny.yaml

@@ -22,6 +22,7 @@ from transformers import (
 from transformers.trainer import TRAINER_STATE_NAME
 
 from recipes.errors import UserError
+from recipes.models.families import display_names, families_with_config_field
 from recipes.runs.metrics import compute_classification_metrics
 
 RESULT_FILE = "result.json"  # a finished run's record, written last
@@ -71,14 +72,16 @@ def tokenize_splits(raw: dict, tokenizer, config, max_length: int) -> tuple[dict
 
 # ---------------------------------------------------------------------------------- model
 def set_classifier_pooling(config, requested: str) -> None:
-    """Mean pooling where the family's head offers it (ModernBERT), as `classifier_pooling`
-    says; the others' heads read the first token, so only "auto" fits them."""
+    """Mean pooling where the family's head offers it, as `classifier_pooling` says; the
+    others' heads read the first token, so only "auto" fits them."""
     if hasattr(config, "classifier_pooling"):
         config.classifier_pooling = "mean" if requested == "auto" else requested
     elif requested != "auto":
+        offer = display_names(families_with_config_field("classifier_pooling"))
         raise UserError(
-            f"`classifier_pooling: {requested}` is ModernBERT's setting; a {config.model_type} "
-            "classifier reads the first token. Leave `classifier_pooling` at auto."
+            f"`classifier_pooling: {requested}` is a setting of {offer} classifiers; a "
+            f"{config.model_type} classifier reads the first token. Leave `classifier_pooling` "
+            "at auto."
         )
 
 

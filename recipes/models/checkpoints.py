@@ -25,7 +25,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 
 from recipes.data.tokenizer import read_tokenizer
 from recipes.errors import UserError
-from recipes.models.families import FAMILIES, build_model
+from recipes.models.families import FAMILIES, attention_kernel, build_model
 from recipes.run_folder import not_found_anywhere, read_run_config, require_folder_or_hub_id
 
 # What is fetched from a Hub repo: config, safetensors weights, tokenizer files. Never pickles.
@@ -151,8 +151,9 @@ def load_pretrained(
             )
     check_positions(config, max_seq_length, where)
     model = build_model(family, copy.deepcopy(config), sparse_mlm_head)
+    # as build_model set it up (the family's fixed config values): the same weight names
     pretrained, info = FAMILIES[family].model_class.from_pretrained(
-        path, config=config, use_safetensors=True, output_loading_info=True
+        path, config=copy.deepcopy(model.config), use_safetensors=True, output_loading_info=True
     )
     model.load_state_dict(pretrained.state_dict())
     return family, model, sorted(info["missing_keys"])
@@ -166,7 +167,8 @@ NO_CHECKPOINT_HINT = (
 
 
 def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int, attn: str):
-    """Tokenizer and the checkpoint's config with this task's labels, checked for fit."""
+    """Tokenizer and the checkpoint's config with this task's labels and the attention kernel
+    `attn` ('auto': SDPA where the model has it), checked for fit."""
     folder = local_checkpoint(path, NO_CHECKPOINT_HINT)
     tokenizer = read_tokenizer(folder, f"model_name_or_path: {path}")
     config = read_config(
@@ -175,8 +177,10 @@ def load_pretrained_parts(path: str, label_names: list[str], max_seq_length: int
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
-        attn_implementation=attn,
     )
+    classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING.get(type(config), None)
+    if classifier is not None:  # else AutoModelForSequenceClassification says it has none
+        config._attn_implementation = attention_kernel(attn, classifier, bf16=False)
     check_positions(config, max_seq_length, path)
     return tokenizer, config
 

@@ -1,7 +1,8 @@
-"""Model families, one record each: everything that differs between ModernBERT, RoBERTa and BERT
-(names, how the config follows from the tokenizer, positions, objective and recipe, the sparse
-masked-LM head, the FSDP layer, training defaults), and building a fresh model from it. Adding a
-family is adding a record here; nothing elsewhere switches on a family's name.
+"""Model families, one record each: everything that differs between them (names, how the config
+follows from the tokenizer, positions, objective and recipe, the sparse masked-LM head and how it
+is called, the FSDP layer, training defaults), and building a fresh model from it. Adding a
+family is adding a record here (and its tiny YAML); nothing elsewhere names a family: help
+texts, choices and hints are written from these records.
 
 Correct by construction: vocabulary size and special-token ids always come from the tokenizer
 (a fresh tokenizer's ids differ from every config class's defaults: RobertaConfig assumes pad=1,
@@ -16,6 +17,8 @@ import torch
 from transformers import (
     BertConfig,
     BertForPreTraining,
+    DebertaV2Config,
+    DebertaV2ForMaskedLM,
     ModernBertConfig,
     ModernBertForMaskedLM,
     PretrainedConfig,
@@ -88,9 +91,48 @@ def modernbert_config(tokenizer, overrides: dict) -> ModernBertConfig:
     )
 
 
+def deberta_v2_config(tokenizer, overrides: dict) -> DebertaV2Config:
+    # DebertaV2Config has no cls/sep ids; bos/eos are the tokenizer's where it has them
+    return DebertaV2Config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **overrides,
+    )
+
+
+# DeBERTa-v3's encoder (microsoft/deberta-v3-base's and mdeberta-v3-base's config.json), where
+# DebertaV2Config's own defaults are deberta-v2-xlarge's (1536 hidden, 24 layers) and, worse,
+# no relative attention at all (relative_attention False: a BERT with absolute positions).
+# Disentangled attention: content-to-position and position-to-content terms (pos_att_type)
+# over relative positions, log-bucketed into 256 buckets (position_buckets: exact within +-128,
+# then logarithmic up to max_relative_positions, which -1 sets to max_position_embeddings), one
+# key projection shared by content and positions (share_att_key), a LayerNorm on the relative
+# embeddings (norm_rel_ebd); no absolute position table (position_biased_input False), no
+# segment embeddings (type_vocab_size 0).
+DEBERTA_V3 = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "relative_attention": True,
+    "position_buckets": 256,
+    "max_relative_positions": -1,
+    "pos_att_type": "p2c|c2p",
+    "share_att_key": True,
+    "norm_rel_ebd": "layer_norm",
+    "position_biased_input": False,
+    "type_vocab_size": 0,
+    "layer_norm_eps": 1e-7,
+}
+
+
 @dataclass(frozen=True)
 class Family:
     display_name: str  # as the family's authors write it: cards and messages
+    # What sets it apart, a few words for `--help`'s model_type choices
+    summary: str
     objective: Objective
     config_class: type[PretrainedConfig]
     model_class: type[PreTrainedModel]
@@ -101,11 +143,17 @@ class Family:
     layer_class: str
     # A small config of the family that trains on a CPU in minutes: where a newcomer should start
     tiny_config: str
+    # Why FSDP2 cannot train the family ("" where it can): such a run stops before training
+    # (recipes/models/fsdp.py prepare_for_fsdp); FSDP1, DDP and one process are unaffected
+    fsdp2_refusal: str = ""
     # The LM head run only at masked positions in training (`sparse_mlm_head`): by the config's
     # own `sparse_prediction` where the model has one, else by recipes/models/sparse_head.py's
     # forward, which runs transformers' `base_model` (the encoder) and then these submodules.
     config_sparse_prediction: bool = False
     mlm_head: str = ""  # the masked-LM head (transform + decoder), e.g. "lm_head"
+    # Submodules the head takes after the hidden states, as the model's own forward passes them
+    # (DeBERTa's head decodes with the input embedding matrix it is handed)
+    mlm_head_args: tuple[str, ...] = ()
     nsp_head: str = ""  # the next-sentence classifier, for MLM + NSP
     # RoBERTa numbers positions from pad_token_id + 1: a 128-token input with pad=1 uses
     # position ids 2..129, so the table needs 128 + 1 + 1 = 130 rows (514 for 512)
@@ -115,6 +163,12 @@ class Family:
     gated_mlp: bool = False  # GeGLU: the MLP's input projection is 2 x intermediate_size wide
     # Keyword arguments the config class takes that its to_dict() does not list: (name, type)
     extra_fields: tuple[tuple[str, type], ...] = ()
+    # The family's own config values where they differ from its config class's defaults: what
+    # a fresh model gets unless a model key is set, and what `--help` shows as the default
+    config_defaults: dict = field(default_factory=dict)
+    # Config fields that are not settable here, name -> (value, why): every model of the family
+    # gets the value, fresh or continued (None: the config class derives it)
+    fixed_config: dict = field(default_factory=dict)
     # Training settings a model of this family trained from scratch needs where they differ
     # from arguments.TRAINING_DEFAULTS (continuing a checkpoint keeps those); a YAML or the
     # command line still overrides them.
@@ -135,6 +189,7 @@ FAMILIES = {
     # Positions are rotary (no table), so max_position_embeddings only records the length.
     "modernbert": Family(
         "ModernBERT",
+        "pre-LayerNorm, GeGLU, rotary positions; the demo's",
         MLM,
         ModernBertConfig,
         ModernBertForMaskedLM,
@@ -150,6 +205,7 @@ FAMILIES = {
     ),
     "roberta": Family(
         "RoBERTa",
+        "post-LayerNorm, learned absolute positions; the tutorial's",
         MLM,
         RobertaConfig,
         RobertaForMaskedLM,
@@ -165,6 +221,7 @@ FAMILIES = {
     ),
     "bert": Family(
         "BERT",
+        "post-LayerNorm, learned absolute positions and segments",
         MLM_NSP,
         BertConfig,
         BertForPreTraining,
@@ -174,6 +231,42 @@ FAMILIES = {
         mlm_head="cls.predictions",
         nsp_head="cls.seq_relationship",
         min_positions=512,
+    ),
+    "deberta-v2": Family(
+        "DeBERTa-v2",
+        "disentangled attention over relative positions; DeBERTa-v3's and mDeBERTa-v3's "
+        "encoder, trained here with masked LM",
+        MLM,
+        DebertaV2Config,
+        DebertaV2ForMaskedLM,
+        deberta_v2_config,
+        layer_class="DebertaV2Layer",
+        tiny_config="recipes/configs/deberta-v2-tiny.yaml",
+        # DeBERTa's own head (legacy: False below): dense, LayerNorm, then the input
+        # embedding matrix as decoder, called as lm_predictions(hidden, word_embeddings)
+        mlm_head="lm_predictions",
+        mlm_head_args=("deberta.embeddings.word_embeddings",),
+        # the head reads word_embeddings.weight outside the embedding's own forward, where FSDP2
+        # has sharded it again; accelerate keeps it gathered only for output embeddings tied to
+        # it, and DebertaV2ForMaskedLM names its head's dense layer as those instead
+        fsdp2_refusal="DeBERTa's masked-LM head decodes with the word embeddings outside their "
+        "own forward, which FSDP2 (as accelerate groups it) has sharded again by then",
+        # Relative positions need no table; max_position_embeddings (DeBERTa-v3: 512) sets how
+        # far the log buckets reach (max_relative_positions -1)
+        min_positions=512,
+        # read by the model with getattr; pos_att_type is a field whose class default is None
+        extra_fields=(("position_buckets", int), ("share_att_key", bool), ("norm_rel_ebd", str)),
+        config_defaults=DEBERTA_V3,
+        # transformers' default head (`legacy: True`, a BERT-style `cls.predictions`) is not the
+        # one Microsoft's checkpoints hold (`lm_predictions.lm_head`): DeBERTa's own head is
+        # what they load into, and so what a model here trains and saves
+        fixed_config={
+            "legacy": (False, "DeBERTa's own masked-LM head (lm_predictions)"),
+            "pooler_hidden_size": (None, "it follows hidden_size"),
+        },
+        # Post-LayerNorm like RoBERTa: the warm-up and peak lr that keep a small one off the
+        # unigram plateau (RoBERTa's, docs/measurements.md, "Defaults that leave the plateau")
+        training_defaults={"learning_rate": 7e-4, "warmup_steps": 0.3, "mlm_probability": 0.3},
     ),
 }
 
@@ -187,6 +280,31 @@ MLM_FAMILIES = families_for(MLM)  # recipes/pretrain_mlm.py's choices
 NSP_FAMILIES = families_for(MLM_NSP)  # recipes/pretrain_bert.py's
 
 
+def choices_help(families: list[str]) -> str:
+    """The families, each with what sets it apart, for a `model_type` field's help."""
+    return "; ".join(f"'{name}' ({FAMILIES[name].summary})" for name in families)
+
+
+def display_names(families) -> str:
+    """ "ModernBERT, RoBERTa or BERT": the families as their authors write them."""
+    names = [FAMILIES[name].display_name for name in families]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def families_with_config_field(name: str) -> list[str]:
+    """The families whose config class has the field `name` (e.g. classifier_pooling)."""
+    return [family for family, spec in FAMILIES.items() if hasattr(spec.config_class(), name)]
+
+
+def recipe_hints() -> dict:
+    """A `model_type` of a family another recipe trains: which recipe, and its tiny config."""
+    return {
+        ("model_type", name): f"{spec.display_name} ({spec.objective.name}) has its own "
+        f"recipe: python -m {spec.objective.recipe} (e.g. --config {spec.tiny_config})"
+        for name, spec in FAMILIES.items()
+    }
+
+
 def display_name(model_type: str) -> str:
     """ "ModernBERT" for `modernbert`; a model type of no family here as it is."""
     spec = FAMILIES.get(model_type)
@@ -197,15 +315,32 @@ def attn_implementation(requested: str, family: str, bf16: bool) -> str:
     """'auto': FlashAttention-2 on a CUDA GPU in bf16 where flash-attn is installed (padded
     batches are unpadded inside transformers' flash path, so no compute goes to padding),
     else PyTorch's SDPA, which runs everywhere."""
+    return attention_kernel(requested, FAMILIES[family].model_class, bf16)
+
+
+def attention_kernel(requested: str, model_class: type[PreTrainedModel], bf16: bool) -> str:
+    """attn_implementation for any model class; a class without SDPA (DeBERTa's disentangled
+    attention is its own code) gets its eager attention for 'auto', and an error when a
+    kernel it lacks is asked for by name."""
+    supported = {
+        "sdpa": model_class._supports_sdpa,
+        "flash_attention_2": model_class._supports_flash_attn,
+        "eager": True,
+    }
     if requested != "auto":
+        if not supported.get(requested, True):
+            raise UserError(
+                f"`attn_implementation: {requested}`: {model_class.__name__} has no such "
+                "kernel in transformers. Set `attn_implementation: auto` (or eager)."
+            )
         return requested
     flash = (
         bf16
         and torch.cuda.is_available()
         and importlib.util.find_spec("flash_attn") is not None
-        and FAMILIES[family].model_class._supports_flash_attn
+        and supported["flash_attention_2"]
     )
-    return "flash_attention_2" if flash else "sdpa"
+    return "flash_attention_2" if flash else "sdpa" if supported["sdpa"] else "eager"
 
 
 def build_config(family: str, tokenizer, max_seq_length: int, overrides: dict):
@@ -221,7 +356,12 @@ def build_config(family: str, tokenizer, max_seq_length: int, overrides: dict):
             f"{max_seq_length}: {spec.positions_rule()} = {needed}. Remove the key (it is "
             "derived) or lower max_seq_length."
         )
-    return spec.config_from_tokenizer(tokenizer, {"max_position_embeddings": positions} | overrides)
+    settings = spec.config_defaults | {"max_position_embeddings": positions} | overrides
+    return spec.config_from_tokenizer(tokenizer, settings | fixed_values(spec))
+
+
+def fixed_values(spec: Family) -> dict:
+    return {name: value for name, (value, _) in spec.fixed_config.items() if value is not None}
 
 
 def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
@@ -233,6 +373,8 @@ def build_model(family: str, config: PretrainedConfig, sparse_mlm_head: bool):
     masked-token count across micro-batches and ranks), so gradient accumulation weighs every
     masked token the same."""
     spec = FAMILIES[family]
+    for name, value in fixed_values(spec).items():  # a checkpoint's config too
+        setattr(config, name, value)
     if spec.config_sparse_prediction:
         config.sparse_prediction = sparse_mlm_head
         model = spec.model_class(config)

@@ -45,6 +45,13 @@ def prepare_for_fsdp(family: str, model) -> str | None:
     layer = fsdp_layer_class_to_wrap(family)
     fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if fsdp and os.environ.get("FSDP_VERSION", "1") == "2":
+        refusal = FAMILIES[family].fsdp2_refusal
+        if refusal:
+            raise UserError(
+                f"`fsdp_version: 2` cannot train a {family} model: {refusal}. Train it with "
+                "DDP (recipes/accelerate_configs/ddp.yaml), or set `fsdp_version: 1` in the "
+                "accelerate config (FSDP1 keeps the embeddings gathered with the root)."
+            )
         register_lm_bias_once(model, FAMILIES[family].mlm_head)
     return layer
 
@@ -58,9 +65,11 @@ def register_lm_bias_once(model, mlm_head: str) -> None:
     the head adds it after the decoder: the same logits and gradients, one Parameter, one name.
     The state dict then has `lm_head.bias` (the name a checkpoint stores anyway, the tied
     `decoder.bias` being left out), and stock from_pretrained ties it back. `mlm_head`: the
-    head's submodule (the family's record); no-op without one (ModernBERT)."""
+    head's submodule (the family's record); no-op without one, or without a decoder whose bias
+    is tied to the head's."""
     head = model.get_submodule(mlm_head) if mlm_head else None
-    if head is None or getattr(head, "bias", None) is None or head.decoder.bias is not head.bias:
+    decoder = getattr(head, "decoder", None)  # a head may decode with the embeddings it is handed
+    if decoder is None or getattr(head, "bias", None) is None or decoder.bias is not head.bias:
         return
     head.decoder.register_parameter("bias", None)
     head.forward = types.MethodType(_decode_then_add_bias, head)

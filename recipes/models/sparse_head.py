@@ -39,11 +39,14 @@ def sparse_mlm_forward(
     num_items_in_batch=None,
     *,
     mlm_head: str,
+    mlm_head_args: tuple[str, ...] = (),
     nsp_head: str = "",
     **kwargs,
 ):
-    """A masked-LM forward (RobertaForMaskedLM, BertForPreTraining) with the masked-LM head
-    (dense, layer norm, decoder: the submodule `mlm_head`) run only at masked positions. The
+    """A masked-LM forward (RobertaForMaskedLM, BertForPreTraining, ...) with the masked-LM head
+    (dense, layer norm, decoder: the submodule `mlm_head`, called with the hidden states and
+    then the submodules `mlm_head_args` name, as the model's own forward calls it) run only at
+    masked positions. The
     head's vocabulary projection is hidden x vocab per position: at hidden 256 and vocab 30k
     that is 7.7M MACs, 9x an encoder layer's 0.85M per token (2.3x all four layers'), so
     skipping the 85% unmasked positions removes most of a small model's work: 137 -> 55 GFLOP
@@ -58,7 +61,8 @@ def sparse_mlm_forward(
         return type(self).forward(self, **inputs, **nsp)
     outputs = self.base_model(return_dict=True, **inputs)
     masked = labels != -100
-    logits = self.get_submodule(mlm_head)(outputs.last_hidden_state[masked])
+    head_args = [self.get_submodule(name) for name in mlm_head_args]
+    logits = self.get_submodule(mlm_head)(outputs.last_hidden_state[masked], *head_args)
     loss = _masked_loss(logits, labels[masked], num_items_in_batch)
     if not nsp_head:
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
@@ -77,15 +81,18 @@ def sparse_mlm_forward(
 
 def use_sparse_mlm_head(model, family) -> None:
     """Swap in the sparse forward on this instance, with the heads the family's record
-    (recipes/models/families.py `Family`: `mlm_head`, `nsp_head`) names.
+    (recipes/models/families.py `Family`: `mlm_head`, `mlm_head_args`, `nsp_head`) names.
 
-    The class stays the stock one (RobertaForMaskedLM, BertForPreTraining), so `save_pretrained`
+    The class stays the stock one (the family's `model_class`), so `save_pretrained`
     records the stock architecture and the checkpoint loads anywhere with no custom code; and
     since the change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep
     it. The heads are named, not held, so a deep copy of the model uses its own."""
     if not family.mlm_head:
         raise ValueError(f"no sparse masked-LM head for {type(model).__name__}")
     forward = functools.partial(
-        sparse_mlm_forward, mlm_head=family.mlm_head, nsp_head=family.nsp_head
+        sparse_mlm_forward,
+        mlm_head=family.mlm_head,
+        mlm_head_args=family.mlm_head_args,
+        nsp_head=family.nsp_head,
     )
     model.forward = types.MethodType(forward, model)

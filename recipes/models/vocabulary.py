@@ -127,6 +127,18 @@ def extend_vocabulary(tokenizer, model, source: str, limit: int) -> list[str]:
     if not pieces:
         print(f"add_tokens_from {source}: every word is already one token; nothing added")
         return []
+    # transformers resizes what the model calls its output embeddings to the new vocabulary;
+    # one that is no vocabulary projection (a model may name its head's hidden x hidden dense
+    # layer so) would be resized into a broken head
+    outputs = model.get_output_embeddings()
+    vocabulary = model.get_input_embeddings().num_embeddings
+    if outputs is not None and outputs.weight.shape[0] != vocabulary:
+        raise UserError(
+            f"`add_tokens_from` cannot extend a {type(model).__name__}: its output embeddings "
+            f"({type(outputs).__name__} {tuple(outputs.weight.shape)}) are not a projection onto "
+            f"the {vocabulary}-token vocabulary, so transformers' resize_token_embeddings would "
+            "break its head. Continue without `add_tokens_from`."
+        )
     added = [
         AddedToken(text, single_word=kind == "continue", normalized=kind == "continue")
         for text in pieces

@@ -25,6 +25,7 @@ from recipes.config import _check_launch
 from recipes.data.stream_position import POSITION_FILE
 from recipes.errors import UserError
 from recipes.models.checkpoints import weights_checksum
+from recipes.models.families import MLM_FAMILIES
 
 STEPS, BATCH, SEQ = 8, 8, 32  # per device; two processes -> 16 sequences per optimizer step
 TINY = tiny(
@@ -70,7 +71,7 @@ def rank_checksums(stdout: str) -> dict[int, str]:
 
 
 # --------------------------------------------------------------------------- accelerate, DDP
-@pytest.fixture(scope="module", params=["roberta", "modernbert"])
+@pytest.fixture(scope="module", params=MLM_FAMILIES)
 def ddp(request, tmp_path_factory, bpe_tokenizer_dir, corpus_files):
     root = tmp_path_factory.mktemp(f"ddp-{request.param}")
     accelerate = [

@@ -346,18 +346,18 @@ FIXES = {
         r"mixes file types \(\.jsonl, \.txt\); use one, e\.g\. `(.*)`",
         lambda m: ["--train_files", m.group(1)]),
     "bert-format-read-as-one-document": (
-        "bert", ["--train_files", "{bert.txt}", "--text_sample_by", "document"],
+        "nsp", ["--train_files", "{bert.txt}", "--text_sample_by", "document"],
         r"bert\.txt has blank lines: set `text_sample_by: auto`", ["--text_sample_by", "auto"]),
     "bert-lines-without-blank-lines": (
-        "bert", ["--train_files", "{lines.txt}"],
+        "nsp", ["--train_files", "{lines.txt}"],
         r"lines\.txt is one document: put a blank line between documents .* or set "
         r"`text_sample_by: line` if each line is a document", ["--text_sample_by", "line"]),
     "bert-few-documents": (
-        "bert", ["--train_files", "{bert-three.txt}"],
+        "nsp", ["--train_files", "{bert-three.txt}"],
         r"3 document\(s\), too few.*`validation_holdout: document_ends`",
         ["--validation_holdout", "document_ends"]),
     "bert-sentence-per-line-read-by-line": (
-        "bert", ["--train_files", "{bert.txt}", "--text_sample_by", "line"],
+        "nsp", ["--train_files", "{bert.txt}", "--text_sample_by", "line"],
         r"train data: each of the \d+ documents is a single sentence.*`text_sample_by: line` "
         r"makes each line a document; .* set `text_sample_by: auto`",
         ["--text_sample_by", "auto"]),
@@ -378,15 +378,15 @@ def fix_inputs(tmp_path_factory, corpus_files, bpe_tokenizer_dir) -> dict:
         TokenizerArguments(tokenizer_type="wordpiece", vocab_size=400, output_dir=str(wordpiece)),
         DataSourceArguments(train_files=corpus_files),
     )
-    files["tok"] = {"mlm": bpe_tokenizer_dir, "bert": wordpiece}
+    files["tok"] = {"mlm": bpe_tokenizer_dir, "nsp": wordpiece}
     return files
 
 
 @pytest.mark.parametrize("case_id", list(FIXES))
 def test_each_suggested_fix_gets_past_its_error(case_id, fix_inputs, tmp_path, capsys):
     recipe, args, expected, fix = FIXES[case_id]
-    main = {"mlm": pretrain_mlm.main, "bert": pretrain_bert.main}[recipe]
-    config = {"mlm": "roberta-tiny.yaml", "bert": "bert-tiny-nsp.yaml"}[recipe]
+    main = {"mlm": pretrain_mlm.main, "nsp": pretrain_bert.main}[recipe]
+    config = {"mlm": "roberta-tiny.yaml", "nsp": "bert-tiny-nsp.yaml"}[recipe]
     base = ["--config", f"recipes/configs/{config}", *TINY, "--per_device_eval_batch_size", "8"]
     base += ["--tokenizer_name_or_path", str(fix_inputs["tok"][recipe])]
 

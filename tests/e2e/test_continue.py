@@ -25,7 +25,7 @@ from recipes.models.checkpoints import (
     local_checkpoint,
     weights_checksum,
 )
-from recipes.models.families import build_config, build_model
+from recipes.models.families import MLM_FAMILIES, build_config, build_model
 from recipes.models.vocabulary import extend_vocabulary
 
 # the shape comes from the checkpoint; masking as set here, not the family default (a fresh
@@ -161,7 +161,7 @@ def test_a_modernbert_checkpoint_keeps_its_native_sparse_head(tmp_path, bpe_toke
     tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
     saved = build_model("modernbert", build_config("modernbert", tokenizer, 32, TINY_SHAPE), False)
     saved.save_pretrained(tmp_path)
-    family, model, _ = load_pretrained(str(tmp_path), ["modernbert", "roberta"], {}, 32, True)
+    family, model, _ = load_pretrained(str(tmp_path), MLM_FAMILIES, {}, 32, True)
     assert family == "modernbert" and type(model).__name__ == "ModernBertForMaskedLM"
     assert model.sparse_prediction is True and model.config.sparse_prediction is False
     assert weights_checksum(model) == weights_checksum(saved)
@@ -171,7 +171,7 @@ def test_a_new_token_starts_at_the_mean_of_its_old_pieces(base, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(base[0])
     model = AutoModelForMaskedLM.from_pretrained(base[0])
     old = model.get_input_embeddings().weight.detach().clone()
-    old_bias = model.lm_head.bias.detach().clone()
+    old_bias = model.get_output_embeddings().bias.detach().clone()  # the head's, tied
     pieces = tokenizer(" incarnadine", add_special_tokens=False)["input_ids"]
     assert len(pieces) >= 3
     (tmp_path / "words.txt").write_text("\n".join(WORDS) + "\n")
@@ -183,7 +183,7 @@ def test_a_new_token_starts_at_the_mean_of_its_old_pieces(base, tmp_path):
     assert embeddings.shape[0] == len(tokenizer) == len(old) + 3
     assert torch.allclose(embeddings[new_id], old[pieces].mean(dim=0))
     assert torch.equal(embeddings[: len(old)], old)  # the old rows are untouched
-    assert float(model.lm_head.bias[new_id].detach()) == pytest.approx(
+    assert float(model.get_output_embeddings().bias[new_id].detach()) == pytest.approx(
         float(old_bias[pieces].mean())
     )
     assert model.get_output_embeddings().weight[new_id].equal(embeddings[new_id])  # tied

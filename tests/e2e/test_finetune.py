@@ -30,15 +30,8 @@ from datasets import ClassLabel, Dataset, Features, Value
 from helpers import REPO, run_module, tiny, tiny_shape
 from helpers.hub_server import run_hub_server
 from safetensors.torch import load_file
-from transformers import (
-    AutoTokenizer,
-    BertConfig,
-    BertForPreTraining,
-    ModernBertConfig,
-    ModernBertForMaskedLM,
-    Trainer,
-    pipeline,
-)
+from transformers import AutoTokenizer, Trainer, pipeline
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
 from recipes import finetune_classification as ft
 from recipes.data.text import load_raw_datasets
@@ -46,6 +39,7 @@ from recipes.errors import UserError
 from recipes.finetune import comparison
 from recipes.finetune.training import RESULT_FILE, fine_tune, optimizer_with_head_lr
 from recipes.models.checkpoints import load_pretrained_parts, pretrained_model
+from recipes.models.families import FAMILIES, build_config, build_model
 from recipes.tasks import folio
 
 FAST = [
@@ -268,33 +262,28 @@ def glue_like(root: Path) -> Path:
     return root
 
 
-def random_checkpoint(kind: str, tokenizer_dir: Path, out: Path) -> Path:
+def random_checkpoint(family: str, tokenizer_dir: Path, out: Path) -> Path:
+    """A pretraining recipe's output as the family's record builds it, from random weights."""
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    shape = tiny_shape()
-    ids = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-               eos_token_id=tok.eos_token_id)  # fmt: skip
-    if kind == "modernbert":
-        ids |= dict(cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id)
-        model = ModernBertForMaskedLM(ModernBertConfig(**ids, **shape, max_position_embeddings=64))
-    else:
-        model = BertForPreTraining(BertConfig(**ids, **shape, max_position_embeddings=64))
+    model = build_model(family, build_config(family, tok, 64, tiny_shape()), False)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
 
-@pytest.mark.parametrize(
-    "task, kind, columns",
-    [
-        ("sst2", "modernbert", ["--text_column", "sentence"]),
-        ("mrpc", "bert", ["--text_column", "sentence1", "--text_pair_column", "sentence2"]),
-    ],
-)
-def test_hub_dataset_glue_schema_with_modernbert_and_bert(
-    task, kind, columns, tmp_path, bpe_tokenizer_dir
-):
+GLUE_COLUMNS = {
+    "sst2": ["--text_column", "sentence"],
+    "mrpc": ["--text_column", "sentence1", "--text_pair_column", "sentence2"],
+}
+
+
+@pytest.mark.parametrize("task", list(GLUE_COLUMNS))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_hub_dataset_glue_schema_with_every_family(task, family, tmp_path, bpe_tokenizer_dir):
+    """Each family's checkpoint fine-tunes on single texts and on pairs."""
+    columns = GLUE_COLUMNS[task]
     glue = glue_like(tmp_path / "glue")
-    model = random_checkpoint(kind, bpe_tokenizer_dir, tmp_path / kind)
+    model = random_checkpoint(family, bpe_tokenizer_dir, tmp_path / family)
     out = tmp_path / "out"
     results = ft.main(
         FAST + columns
@@ -308,8 +297,8 @@ def test_hub_dataset_glue_schema_with_modernbert_and_bert(
     config = json.loads((out / "config.json").read_text())
     names = ["negative", "positive"] if task == "sst2" else ["not_equivalent", "equivalent"]
     assert config["id2label"] == {"0": names[0], "1": names[1]}
-    prefix = "ModernBert" if kind == "modernbert" else "Bert"
-    assert config["architectures"] == [f"{prefix}ForSequenceClassification"]
+    classifier = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[FAMILIES[family].config_class]
+    assert config["architectures"] == [classifier.__name__]
     classify = pipeline("text-classification", model=str(out))
     assert classify("the king is dead")[0]["label"] in names
 

@@ -15,14 +15,15 @@ from helpers import run_against_hub as run
 from helpers.hub_server import run_hub_server
 from huggingface_hub import ModelCard
 
+from recipes.models.families import FAMILIES, MLM_FAMILIES
+
 GOOD = "hf_push_test_token_for_alice_0123456789"
 RUN = [
     "--tokenizer_name_or_path", "alice/tiny-bpe", *tiny(num_hidden_layers=1, eval_steps=8),
     "--push_to_hub", "true",
 ]  # fmt: skip
 FAMILY_CONFIGS = {  # every masked-LM family is pushed and loaded back
-    family: str(REPO / "recipes" / "configs" / f"{family}-tiny.yaml")
-    for family in ("roberta", "modernbert")
+    family: str(REPO / FAMILIES[family].tiny_config) for family in MLM_FAMILIES
 }
 TINY = ["--config", FAMILY_CONFIGS["roberta"], *RUN]
 FINAL_FILES = {

@@ -17,8 +17,11 @@ from transformers import AutoTokenizer
 
 from recipes.data.masking import ResumableMaskingCollator
 from recipes.errors import UserError
+from recipes.models.families import FAMILIES, MLM_FAMILIES
 from recipes.run_folder import checkpoint_is_complete
 from recipes.runs.start import prepare_output_dir
+
+ROBERTA = "recipes/configs/roberta-tiny.yaml"  # the tutorial's: the streaming cases
 
 MAX_STEPS = 20
 # One thread: a model this small gains nothing from two, and on a busy machine OpenMP threads
@@ -31,10 +34,10 @@ TINY = tiny(
 )  # fmt: skip
 
 
-def pretrain_command(out, corpus_files, tokenizer_dir, extra, config="roberta-tiny.yaml"):
+def pretrain_command(out, corpus_files, tokenizer_dir, extra, config=ROBERTA):
     return [
         sys.executable, "-m", "recipes.pretrain_mlm",
-        "--config", f"recipes/configs/{config}", "--train_files", *corpus_files,
+        "--config", config, "--train_files", *corpus_files,
         "--tokenizer_name_or_path", str(tokenizer_dir), "--output_dir", str(out), *TINY, *extra,
     ]  # fmt: skip
 
@@ -76,13 +79,14 @@ STREAM = ["--streaming", "true", "--streaming_validation_examples", "20"]
 
 @pytest.mark.parametrize(
     "config, extra",
-    [("roberta-tiny.yaml", []),
-     ("roberta-tiny.yaml", [*STREAM, "--dataloader_num_workers", "0"]),
-     ("roberta-tiny.yaml", STREAM),
-     ("modernbert-tiny.yaml", [*STREAM, "--dataloader_num_workers", "0"])],
+    [*((FAMILIES[family].tiny_config, []) for family in MLM_FAMILIES),
+     (ROBERTA, [*STREAM, "--dataloader_num_workers", "0"]),
+     (ROBERTA, STREAM),
+     (FAMILIES[MLM_FAMILIES[0]].tiny_config, [*STREAM, "--dataloader_num_workers", "0"])],
     # streaming: the checkpoint's stream position; with a loader worker there is none, and the
     # resumed run re-reads the stream up to where it was
-    ids=["packed", "streaming", "streaming-worker", "modernbert-streaming"],
+    ids=[*(f"packed-{family}" for family in MLM_FAMILIES), "streaming", "streaming-worker",
+         f"streaming-{MLM_FAMILIES[0]}"],
 )  # fmt: skip
 def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(
     tmp_path, corpus_files, bpe_tokenizer_dir, config, extra

@@ -6,15 +6,17 @@ import yaml
 from helpers import run_module, tiny
 from safetensors.torch import load_file
 
+from recipes.models.families import FAMILIES, MLM_FAMILIES
+
 # disable_tqdm left to the recipe: `auto`, decided by what stdout is
 TINY = tiny(learning_rate="2e-3", max_steps=6, eval_steps=3, save_steps=3, disable_tqdm=None)
 
 
-@pytest.mark.parametrize("family", ["modernbert", "roberta"])
+@pytest.mark.parametrize("family", MLM_FAMILIES)
 def test_run_config_reruns_to_the_same_weights(tmp_path, corpus_files, bpe_tokenizer_dir, family):
     first = tmp_path / "first"
     run = run_module(
-        "recipes.pretrain_mlm", "--config", f"recipes/configs/{family}-tiny.yaml",
+        "recipes.pretrain_mlm", "--config", FAMILIES[family].tiny_config,
         "--train_files", *corpus_files, "--tokenizer_name_or_path", str(bpe_tokenizer_dir),
         "--output_dir", str(first), *TINY,
     )  # fmt: skip

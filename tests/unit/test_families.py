@@ -6,6 +6,7 @@ import io
 import os
 import re
 import tokenize
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -39,11 +40,15 @@ def wordpiece_dir(train_wordpiece_tokenizer):
 
 # ---- One record per family; nothing elsewhere switches on one -------------------------------
 
-SEARCHED = ["recipes", "benchmarks", "tokenizer_training"]
+SEARCHED = ["recipes", "benchmarks", "tokenizer_training", "tests"]
 RECORDS = REPO / "recipes/models/families.py"  # the one place a family is spelled out
+# This file: the records' own tests, and the examples below of what the guard catches
+GUARD = Path(__file__).resolve()
 # the hand-written BERT: its `cls.predictions` are its own modules, not a reach into a family's
 OWN_MODULES = REPO / "recipes/models/scratch_bert.py"
 SUBMODULE = "a family's submodule by name"
+# In tests, `assert x == "roberta"` states an expected value; only a branch is a switch
+COMPARED = ("a model_type comparison", "a family name compared")
 
 
 def switch_patterns() -> dict[str, re.Pattern]:
@@ -53,8 +58,13 @@ def switch_patterns() -> dict[str, re.Pattern]:
         "a family name compared": re.compile(rf"[!=]=\s*{quoted}|{quoted}\s*[!=]="),
         "a family name as a key": re.compile(rf"{quoted}\s*:"),
         "a family name in a collection": re.compile(rf"\bin\s*[(\[{{][^)\]}}]*{quoted}"),
-        SUBMODULE: re.compile(r"\.(?:roberta|lm_head)\b|\.cls\.(?:predictions|seq_relationship)\b"),
-    }
+        # ("model_type", "bert"): a key or a pair that stands for one family
+        "a family name paired with model_type": re.compile(rf"[\"']model_type[\"']\s*,\s*{quoted}"),
+        # ["modernbert", "roberta"]: families listed by hand, where a new one would be missed
+        "families listed by hand": re.compile(rf"{quoted}\s*,\s*{quoted}"),
+        SUBMODULE: re.compile(r"\.(?:roberta|deberta|lm_head|lm_predictions)\b"
+                              r"|\.cls\.(?:predictions|seq_relationship)\b"),
+    }  # fmt: skip
 
 
 def family_classes_in_isinstance(line: str) -> list[str]:
@@ -81,16 +91,20 @@ def code_lines(path):
 
 
 def test_no_per_family_switch_outside_the_family_records():
+    """Nor in tests: a test of every family takes them from the records (FAMILIES,
+    MLM_FAMILIES), so a new family runs every family test instead of being skipped."""
     patterns = switch_patterns()
     found = []
     for folder in SEARCHED:
         for path in sorted((REPO / folder).rglob("*.py")):
-            if path == RECORDS:
+            if path in (RECORDS, GUARD):
                 continue
             for number, line in code_lines(path):
                 what = [name for name, p in patterns.items() if p.search(line)]
                 if path == OWN_MODULES:
                     what = [name for name in what if name != SUBMODULE]
+                if folder == "tests" and line.lstrip().startswith("assert "):
+                    what = [name for name in what if name not in COMPARED]
                 what += [f"isinstance on {c}" for c in family_classes_in_isinstance(line)]
                 if what:
                     where = path.relative_to(REPO)
@@ -107,20 +121,27 @@ def test_the_switch_patterns_catch_what_they_are_for():
         'if name in ("roberta", "modernbert"):',
         "hidden = model.roberta(input_ids=ids)",
         "head = self.cls.predictions",
+        '("model_type", "bert"): "BERT has its own recipe"',
+        '@pytest.mark.parametrize("family", ["modernbert", "roberta"])',
+        "scores = model.lm_predictions(hidden, embeddings)",
     ]
     for line in caught:
         assert any(p.search(line) for p in patterns.values()), line
     assert family_classes_in_isinstance("if isinstance(model, RobertaForMaskedLM):")
     assert not family_classes_in_isinstance("elif isinstance(module, BertMLMHead):")  # ours
-    assert not any(p.search('build_config(STOCK_FAMILY, tok, 128, {"hidden_size": 8})')
-                   for p in patterns.values())  # fmt: skip
+    for line in [
+        'build_config(STOCK_FAMILY, tok, 128, {"hidden_size": 8})',
+        'run("--model_type", "roberta", "--hidden_size", "8")',
+    ]:
+        assert not any(p.search(line) for p in patterns.values()), line  # fmt: skip
 
 
 def test_each_family_record_names_what_the_rest_of_the_code_asks_of_it():
-    assert [display_name(f) for f in FAMILIES] == ["ModernBERT", "RoBERTa", "BERT"]
-    assert display_name("deberta-v2") == "deberta-v2"  # no family here: as it is
-    # each objective's recipe trains exactly its families, the default first
-    assert MLM_FAMILIES == ["modernbert", "roberta"] and NSP_FAMILIES == ["bert"]
+    names = [display_name(f) for f in FAMILIES]
+    assert all(names) and len(set(names)) == len(names)
+    assert display_name("xlm-roberta") == "xlm-roberta"  # no family here: as it is
+    # each family is trained by exactly one recipe, its objective's
+    assert sorted(MLM_FAMILIES + NSP_FAMILIES) == sorted(FAMILIES)
     for objective, families in [(MLM, MLM_FAMILIES), (MLM_NSP, NSP_FAMILIES)]:
         assert callable(importlib.import_module(objective.recipe).main)
         assert all(FAMILIES[f].objective is objective for f in families)
@@ -129,6 +150,39 @@ def test_each_family_record_names_what_the_rest_of_the_code_asks_of_it():
         # the sparse head: the config's own, or a head the forward can reach, not both
         assert spec.config_sparse_prediction != bool(spec.mlm_head), name
         assert bool(spec.nsp_head) == (spec.objective is MLM_NSP), name
+        # the YAML is the family's: it names its model_type, and its recipe reads it
+        config = yaml.safe_load((REPO / spec.tiny_config).read_text())
+        assert config["model_type"] == name, spec.tiny_config
+        assert (
+            f"-m {spec.objective.recipe} --config {spec.tiny_config}"
+            in (REPO / spec.tiny_config).read_text()
+        )
+
+
+def test_help_choices_and_hints_come_from_the_records(capsys):
+    """--help lists every family of the recipe with its summary; a family of the other recipe
+    gets a pointer to it (recipes/config.py `choice_hints`)."""
+    from recipes import pretrain_bert
+
+    for recipe, families, others in [
+        (pretrain_mlm, MLM_FAMILIES, NSP_FAMILIES),
+        (pretrain_bert, NSP_FAMILIES, MLM_FAMILIES),
+    ]:
+        data = ["--train_files", "x.txt", "--tokenizer_name_or_path", "tok"]
+        for family in families:
+            assert recipe.parse_args(["--model_type", family, *data])[1].model_type == family
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as shown:
+            recipe.parse_args(["--help"])
+        assert shown.value.code == 0
+        shown = " ".join(capsys.readouterr().out.split())  # unwrapped
+        assert f"--model_type {{{','.join(families)}}}" in shown
+        for family in families:
+            assert f"'{family}' ({' '.join(FAMILIES[family].summary.split())})" in shown
+        for other in others:
+            spec = FAMILIES[other]
+            with pytest.raises(UserError, match=f"python -m {spec.objective.recipe} "):
+                recipe.parse_args(["--model_type", other, *data])
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -182,31 +236,6 @@ def test_modernbert_fields_are_settable_and_misspellings_are_not(tmp_path, corpu
         pretrain_mlm.parse_args(base + ["--model_type", "roberta", "--local_attention", "64"])
     with pytest.raises(UserError, match="cls_token_id.*copied from the tokenizer"):
         pretrain_mlm.parse_args(base + ["--model_type", "modernbert", "--cls_token_id", "3"])
-
-
-def test_modernbert_native_sparse_prediction_gives_the_dense_loss_and_gradients(bpe_tokenizer_dir):
-    tok = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
-    overrides = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
-    overrides |= {"intermediate_size": 64, "attn_implementation": "sdpa"}
-    config = build_config("modernbert", tok, 32, overrides)
-    torch.manual_seed(0)
-    sparse = build_model("modernbert", config, sparse_mlm_head=True)
-    dense = build_model("modernbert", build_config("modernbert", tok, 32, overrides), False)
-    dense.load_state_dict(sparse.state_dict())
-    assert sparse.config.sparse_prediction is False  # what save_pretrained will write
-    ids = torch.randint(5, len(tok), (4, 32))
-    labels = torch.full_like(ids, -100)
-    labels[:, ::5] = ids[:, ::5]
-    n = (labels != -100).sum()
-    losses, grads = [], []
-    for model in (sparse, dense):
-        out = model(input_ids=ids, labels=labels, num_items_in_batch=n)
-        out.loss.backward()
-        losses.append(out.loss)
-        grads.append(model.model.embeddings.tok_embeddings.weight.grad)
-    assert torch.allclose(losses[0], losses[1], atol=1e-5)
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
-    assert sparse(input_ids=ids, labels=labels).logits.shape == (n, len(tok))
 
 
 # ---- bf16: auto ----------------------------------------------------------------------------
@@ -306,31 +335,47 @@ def test_the_recipe_tells_accelerate_the_family_layer_class_under_fsdp(
         fsdp_layer_class_to_wrap("roberta")
 
 
-# the families whose LM head holds a bias tied to its decoder's
-@pytest.mark.parametrize("family", [name for name, spec in FAMILIES.items() if spec.mlm_head])
-def test_under_fsdp2_the_lm_head_bias_has_one_name_and_the_same_logits(
+def shared_parameters(model) -> list[list[str]]:
+    """The names of each Parameter the model holds under more than one name."""
+    names = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(parameter), []).append(name)
+    return [group for group in names.values() if len(group) > 1]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_under_fsdp2_only_the_embedding_is_shared_and_the_logits_stay(
     family, tmp_path, monkeypatch, restore_environ, bpe_tokenizer_dir
 ):
+    """FSDP2 refuses one Parameter in two groups: after prepare_for_fsdp the only Parameter
+    held under two names is the input embedding (tied to the decoder, one group), whatever the
+    family's head (RoBERTa's and BERT's tie their bias to the decoder's as well)."""
     from recipes.models.fsdp import prepare_for_fsdp
 
     tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer_dir)
     model = build_model(family, build_config(family, tokenizer, 32, tiny_shape()), True).eval()
-    head = model.get_submodule(FAMILIES[family].mlm_head)
     with torch.no_grad():
-        head.bias.normal_()  # zeros at init: a bias left out would not show
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):  # zeros at init: a bias left out would not show
+                parameter.normal_()
     ids = torch.randint(5, len(tokenizer), (2, 16))
     before = model(input_ids=ids)[0]  # the masked-LM logits, BERT's NSP ones after them
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     monkeypatch.setenv("FSDP_VERSION", "2")
     monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    refusal = FAMILIES[family].fsdp2_refusal
+    if refusal:  # the record says why FSDP2 cannot train it: refused before any training
+        with pytest.raises(UserError, match=re.escape(refusal)):
+            prepare_for_fsdp(family, model)
+        return
     prepare_for_fsdp(family, model)
-    # FSDP2 refuses one Parameter in two groups: decoder.bias no longer aliases head.bias
-    assert head.decoder.bias is None and not any("decoder.bias" in k for k in model.state_dict())
-    model.tie_weights()  # accelerate may call it: the bias stays out, the weight stays tied
-    assert head.decoder.bias is None
-    assert head.decoder.weight is model.get_input_embeddings().weight
+    embedding = model.get_input_embeddings().weight
+    for _ in range(2):  # and after tie_weights, which accelerate may call
+        for group in shared_parameters(model):
+            assert model.get_parameter(group[0]) is embedding, group
+        model.tie_weights()
     after = model(input_ids=ids)[0]
     assert torch.equal(before, after)
-    model.save_pretrained(tmp_path)  # what a stock load makes of it: the bias tied back
+    model.save_pretrained(tmp_path)  # what a stock load makes of it: any bias tied back
     reloaded = type(model).from_pretrained(tmp_path).eval()
     assert torch.equal(before, reloaded(input_ids=ids)[0])
