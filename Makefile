@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install data demo test lint format bench clean
+.PHONY: install data demo test lint format bench bench-pll clean
 
 install: $(STAMP)
 
@@ -114,6 +114,9 @@ format: install
 
 bench: data
 	$(PY) -m benchmarks.bench
+
+bench-pll: install
+	$(PY) -m benchmarks.pll
 
 clean:
 	rm -rf outputs .pytest_cache

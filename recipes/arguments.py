@@ -12,6 +12,7 @@ TrainingArguments fields it shows).
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from recipes.data.minimal_pairs import load_minimal_pairs
 from recipes.errors import UserError
 from recipes.models.families import MLM_FAMILIES
 
@@ -143,6 +144,15 @@ class DataArguments(OutputFolderArguments, DataSourceArguments):
     preprocessing_num_workers: int | None = field(
         default=None, metadata={"help": "Processes for tokenization; unset: all cores."}
     )
+    minimal_pairs: str | None = field(
+        default=None,
+        metadata={
+            "help": "A .jsonl file of minimal pairs (BLiMP's format: sentence_good, "
+            "sentence_bad, optional UID/field groups): at the end of the run the model scores "
+            "both sentences of each by pseudo-log-likelihood, and the share it prefers the good "
+            "one (`minimal_pairs_accuracy`) goes in all_results.json and on the card."
+        },
+    )
     # The card's description of the data: a YAML's values go with its own data, so they are
     # dropped when train_files or dataset_name comes from the command line (config.py).
     language: str | None = field(
@@ -154,6 +164,22 @@ class DataArguments(OutputFolderArguments, DataSourceArguments):
         metadata={
             "help": "The model's license on its card, an identifier the Hub knows (apache-2.0, "
             "mit, cc-by-4.0, ...): the training data's terms may ask for another one."
+        },
+    )
+
+    push_revisions: bool = field(
+        default=False,
+        metadata={
+            "help": "With push_to_hub: push the initial weights to the Hub branch `step0` and "
+            "every saved checkpoint to `step<N>`, each loadable with "
+            "from_pretrained(hub_model_id, revision='step<N>'); uploads run in the background."
+        },
+    )
+    save_steps_log_spaced: bool = field(
+        default=False,
+        metadata={
+            "help": "Also save at steps 1, 2, 4, 8, ... below save_steps (Pythia's early "
+            "checkpoints: training changes fastest at the start), then every save_steps."
         },
     )
 
@@ -171,6 +197,8 @@ class DataArguments(OutputFolderArguments, DataSourceArguments):
             raise UserError(f"`max_seq_length` must be at least 8, got {self.max_seq_length}.")
         if not 0.0 < self.validation_split_percentage < 50.0:
             raise UserError("`validation_split_percentage` must be in (0, 50).")
+        if self.minimal_pairs:  # a bad line stops the run now, not after training
+            load_minimal_pairs(self.minimal_pairs, "minimal_pairs")
 
 
 # Recipe defaults that differ from TrainingArguments' own. YAML and the command line override.

@@ -63,6 +63,7 @@ HELP_SECTIONS = {
         "output_dir",
         "overwrite_output_dir",
         "save_steps",
+        "save_steps_log_spaced",
         "save_total_limit",
         "resume_from_checkpoint",
         "language",
@@ -71,6 +72,7 @@ HELP_SECTIONS = {
         "hub_model_id",
         "hub_private_repo",
         "hub_strategy",
+        "push_revisions",
     ],
 }
 

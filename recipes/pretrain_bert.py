@@ -23,6 +23,7 @@ from recipes.models.families import NSP_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import compute_pretraining_metrics, pretraining_logits_for_metrics
+from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
@@ -77,6 +78,7 @@ def main(argv=None) -> dict:
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
 
     # ---- Tokenizer (WordPiece: [CLS] [SEP] [PAD] [UNK] [MASK]) and model config, or a BERT
     # checkpoint (its vocabulary extended before any tokenizing). `model_impl: scratch`:
@@ -106,7 +108,8 @@ def main(argv=None) -> dict:
     # ---- Model ------------------------------------------------------------------------------
     model = start.model()
     report_model(start.family, model, data_args.max_seq_length, training_args, start.attention)
-    callbacks = [ThroughputReport()]  # tokens/s after a few steps, and the time to go
+    # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
+    callbacks = [ThroughputReport(), *revisions]
     if scratch:
         callbacks.append(scratch_bert.SaveTransformersConfig())  # config.json in checkpoints
     else:  # under FSDP: one unit per BertLayer

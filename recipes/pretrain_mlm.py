@@ -26,6 +26,7 @@ from recipes.models.families import MLM_FAMILIES
 from recipes.models.fsdp import prepare_for_fsdp
 from recipes.runs.finish import evaluate_before, finish_pretraining
 from recipes.runs.metrics import argmax_logits, compute_mlm_metrics
+from recipes.runs.revisions import revision_callbacks
 from recipes.runs.start import record_run, start_run
 from recipes.runs.starting_point import starting_defaults, starting_point
 from recipes.runs.throughput import ThroughputReport, report_model
@@ -53,6 +54,7 @@ def main(argv=None) -> dict:
 
     # ---- Seed, output folder, Hub access (fail in seconds, not after hours) -------------
     resume_from = start_run(training_args, data_args.overwrite_output_dir)
+    revisions = revision_callbacks(data_args, training_args)  # push_revisions, log-spaced saves
     if data_args.streaming and training_args.max_steps <= 0:
         raise UserError("`streaming: true` has no length to count epochs by: set `max_steps`.")
 
@@ -117,7 +119,8 @@ def main(argv=None) -> dict:
         processing_class=tokenizer,  # saved and pushed with the model
         compute_metrics=compute_mlm_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        callbacks=[ThroughputReport()],  # tokens/s after a few steps, and the time to go
+        # tokens/s after a few steps, and the time to go; checkpoints as Hub revisions
+        callbacks=[ThroughputReport(), *revisions],
     )
 
     # ---- Every check passed: the settings, printed and recorded (output_dir's first write) ----

@@ -14,6 +14,7 @@ tokens (a bare tokenizer.json loads with no mask token in transformers v5) and
 """
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from recipes.arguments import DataSourceArguments
 from recipes.config import parse_config
 from recipes.data.text import load_raw_datasets, text_batches
 from recipes.errors import UserError, exit_on_user_error
+from recipes.publishing.cards import TOKENIZER_ARGS, tokenizer_card
 from recipes.run_folder import require_output_folder
 from recipes.runs import hub
 
@@ -65,6 +67,20 @@ class TokenizerArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "Push the tokenizer to the Hub."})
     hub_model_id: str | None = field(
         default=None, metadata={"help": "Hub repo for push_to_hub, e.g. user/my-tokenizer."}
+    )
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "Create the Hub repo private."}
+    )
+    hub_token: str | None = field(
+        default=None,
+        metadata={"help": "A write token; better: `hf auth login` or HF_TOKEN. Never written."},
+    )
+    language: str | None = field(
+        default=None,
+        metadata={"help": "ISO code(s) of the text's language (e.g. en, fa), for the card."},
+    )
+    license: str | None = field(
+        default="apache-2.0", metadata={"help": "The license id on the tokenizer's card."}
     )
 
     def __post_init__(self):
@@ -140,9 +156,11 @@ def wrap_for_transformers(tok: Tokenizer, args: TokenizerArguments):
 
 def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
     """Train, save to args.output_dir and return the transformers tokenizer."""
+    if args.hub_token:  # huggingface_hub reads HF_TOKEN per request; nothing writes it down
+        os.environ["HF_TOKEN"], args.hub_token = args.hub_token, None
     require_output_folder(args.output_dir)  # not after training: mkdir would fail then
     if args.push_to_hub:  # fail in seconds, not after training
-        args.hub_model_id = hub.check_hub_access(args.hub_model_id)
+        args.hub_model_id = hub.check_hub_access(args.hub_model_id, private=args.hub_private_repo)
     raw = load_raw_datasets(data_args, split_validation=False)["train"]
     if getattr(args, "settings_report", None):  # recipes/config.py: once the checks passed
         print(args.settings_report)
@@ -170,8 +188,11 @@ def train_tokenizer(args: TokenizerArguments, data_args: DataSourceArguments):
     tokenizer = wrap_for_transformers(tok, args)
     out = Path(args.output_dir)
     tokenizer.save_pretrained(out)
-    meta = {"tokenizer_args": asdict(args), "data_args": asdict(data_args)}
-    (out / "tokenizer_training_args.json").write_text(json.dumps(meta, indent=2) + "\n")
+    meta = {"tokenizer_args": asdict(args), "data_args": asdict(data_args), "texts_seen": seen}
+    (out / TOKENIZER_ARGS).write_text(json.dumps(meta, indent=2) + "\n")
+    # the card (README.md): what it is, what it learnt from, how to load it from where it is
+    card = tokenizer_card(out, args.hub_model_id if args.push_to_hub else str(out))
+    card.save(out / "README.md")
     print(f"Saved a {len(tokenizer)}-token {args.tokenizer_type} tokenizer to {out}/")
     if args.push_to_hub:
         url = hub.push_folder(out, args.hub_model_id, commit_message="Upload tokenizer")

@@ -24,6 +24,7 @@ CARD_METRICS = {
     "perplexity": ("perplexity", "Perplexity"),
     "eval_accuracy": ("accuracy", "Masked-token accuracy"),
     "eval_nsp_accuracy": ("accuracy", "Next-sentence accuracy"),
+    "minimal_pairs_accuracy": ("accuracy", "Minimal-pair accuracy"),
 }
 
 
@@ -54,6 +55,7 @@ def build_model_card(
     loss_curve_file: str | None = None,
     loss_curve_note: str | None = None,
     run_config_file: str | None = None,
+    revisions: list[tuple[str, int, int]] | None = None,
 ) -> ModelCard:
     """The card of either recipe. From the recipe: `metadata` (ModelCardData fields:
     pipeline_tag, tags, language, license, datasets, eval_results, widget, ...), `summary` (the
@@ -62,8 +64,10 @@ def build_model_card(
     after it). Common: the hyperparameter table, the loss curve (`loss_curve_file`, pushed beside
     the card, with `loss_curve_note` under it), a Reproduce link to `run_config_file`, and, for a
     `language` or `license` key of `metadata` without a value, a line that says so and how to
-    set it (USER_METADATA)."""
-    name = repo_id.split("/")[-1]
+    set it (USER_METADATA). `repo_id`: the Hub id the card goes to, or the local folder that
+    holds it (the usage snippet loads from it). `revisions`: (branch, step, tokens seen) of the
+    checkpoints pushed as revisions (recipes/runs/revisions.py)."""
+    name = Path(repo_id).name
     data = ModelCardData(library_name="transformers", model_name=name, **metadata)
     unset = [
         f"**{key}: not set** (set `{key}` in the config: {USER_METADATA[key]})."
@@ -86,6 +90,8 @@ def build_model_card(
             "the defaults, each with where it came from; its first lines give the command that "
             "reruns it.",
         ]
+    if revisions:
+        body += revisions_section(repo_id, revisions)
     task = metadata["pipeline_tag"]
     call = task.replace("-", "_")
     comment = f"  # {usage_note}" if usage_note else ""
@@ -96,6 +102,20 @@ def build_model_card(
         f"print({call}({usage_input})){comment}\n```",
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(body) + "\n")
+
+
+def revisions_section(repo_id: str, revisions: list[tuple[str, int, int]]) -> list[str]:
+    """The card's list of the checkpoints pushed as branches, and how to load one."""
+    rows = "\n".join(f"| `{name}` | {step:,} | {tokens:,} |" for name, step, tokens in revisions)
+    return [
+        "## Revisions",
+        "Checkpoints from along the run, each a branch of this repository (the same list, "
+        "one line per revision: [revisions](revisions)):",
+        "| revision | step | tokens seen |\n| --- | --- | --- |\n" + rows,
+        "```python\nfrom transformers import AutoModelForMaskedLM\n\n"
+        f'model = AutoModelForMaskedLM.from_pretrained("{repo_id}", '
+        f'revision="{revisions[-1][0]}")\n```',
+    ]
 
 
 def unset_fields(metadata: dict[str, Any]) -> list[str]:

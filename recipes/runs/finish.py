@@ -25,7 +25,8 @@ from recipes.runs.card import (
     pretraining_sections,
     unset_fields,
 )
-from recipes.runs.metrics import add_perplexity, perplexity
+from recipes.runs.metrics import add_perplexity, perplexity, score_minimal_pairs
+from recipes.runs.revisions import read_revisions
 
 LOSS_CURVE = "loss_curve.png"
 
@@ -103,10 +104,12 @@ def finish_run(
     written = {name: plot(out / name) for name, plot in plots.items()}
     trainer.state.save_to_json(str(out / "trainer_state.json"))
     model_card = build_model_card(
-        repo_id=args.hub_model_id or out.name,
+        # the usage snippet loads from where the model is: the Hub repo, else this folder
+        repo_id=args.hub_model_id if args.push_to_hub else str(out),
         **card,
         loss_curve_file=LOSS_CURVE if written.get(LOSS_CURVE) else None,
         run_config_file=RUN_CONFIG if (out / RUN_CONFIG).is_file() else None,
+        revisions=read_revisions(out),
     )
     model_card.save(out / "README.md")
     (out / FINISHED_MARKER).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -158,6 +161,8 @@ def finish_pretraining(
     before = before_metrics(trainer, loss_key=mlm_loss_key)
     metrics.update(before)
     print(result_lines(metrics, before))
+    if getattr(data_args, "minimal_pairs", None):
+        metrics.update(minimal_pairs_metrics(trainer, data_args.minimal_pairs))
 
     prompt = widget_example(held_out_texts, trainer.processing_class.mask_token)
     results = finish_pretraining_run(
@@ -170,6 +175,21 @@ def finish_pretraining(
     )
     leave_process_group()
     return results
+
+
+def minimal_pairs_metrics(trainer, path: str) -> dict:
+    """`minimal_pairs_accuracy` of the final weights on the pairs in `path`, scored by
+    pseudo-log-likelihood as `python -m recipes.evaluate` scores them. Every rank scores (a
+    sharded model's forward needs them all); the figure is the same on each."""
+    from recipes.data.minimal_pairs import load_minimal_pairs
+
+    pairs = load_minimal_pairs(path, "minimal_pairs")
+    scored = score_minimal_pairs(trainer.model, trainer.processing_class, pairs)
+    print(
+        f"minimal pairs ({path}): the good sentence preferred in {scored['accuracy']:.3f} of "
+        f"{scored['pairs']} pairs (ties count wrong: {scored['ties']})"
+    )
+    return {"minimal_pairs_accuracy": scored["accuracy"]}
 
 
 def final_evaluation(trainer) -> dict:

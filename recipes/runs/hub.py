@@ -17,6 +17,7 @@ from huggingface_hub.errors import (
     HFValidationError,
     LocalTokenNotFoundError,
     OIDCError,
+    RevisionNotFoundError,
 )
 from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
@@ -141,25 +142,55 @@ def push_folder(
     commit_message: str = "Upload model pretrained from scratch",
 ) -> str:
     """Upload model, tokenizer, card, results and plots from output_dir; return the commit URL."""
-    output_dir = Path(output_dir)
-    _refuse_files_with_token(output_dir, _effective_token(token))
+    return upload(output_dir, repo_id, token=token, commit_message=commit_message)[0]
+
+
+def upload(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    revision: str = "main",
+    commit_message: str,
+    token: str | None = None,
+    ignore_patterns: list[str] = PUSH_IGNORE_PATTERNS,
+    allow_patterns: list[str] | None = None,
+    exact: bool = False,
+) -> tuple[str, bool]:
+    """Upload `folder` to the branch `revision` of `repo_id` (created from `main` if it does not
+    exist); return the commit URL and whether anything changed. Files the branch already holds
+    byte for byte are not sent again, and a push that changes nothing makes no commit.
+    `exact`: also delete the branch's files the folder does not have (a revision holds one
+    checkpoint, whatever `main` held when the branch was made)."""
+    folder = Path(folder)
+    _refuse_files_with_token(folder, _effective_token(token), ignore_patterns)
+    api = _api(token)
     try:
-        info = _api(token).upload_folder(
+        try:
+            before = api.repo_info(repo_id, revision=revision).sha
+        except RevisionNotFoundError:  # a new branch, from main: a change even if no file is
+            before = None
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(
             repo_id=repo_id,
-            folder_path=output_dir,
+            folder_path=folder,
             repo_type="model",
+            revision=revision,
             commit_message=commit_message,
-            ignore_patterns=list(PUSH_IGNORE_PATTERNS),
+            allow_patterns=allow_patterns,
+            ignore_patterns=list(ignore_patterns),
+            delete_patterns="*" if exact else None,
         )
     except HfHubHTTPError as err:
         if _status(err) in (401, 403):
             raise UserError(f"the Hub refused the push to {repo_id}: {LOGIN_HINT}.") from None
         raise
-    logger.info("Pushed %s to %s", output_dir, info.commit_url)
-    return info.commit_url
+    logger.info("Pushed %s to %s (%s)", folder, info.commit_url, revision)
+    return info.commit_url, info.oid != before
 
 
-def _refuse_files_with_token(output_dir: Path, token: str | None) -> None:
+def _refuse_files_with_token(
+    output_dir: Path, token: str | None, ignore_patterns: list[str] = PUSH_IGNORE_PATTERNS
+) -> None:
     # A config or log dump can carry the token; a public repo would then leak it for good.
     # Weights are skipped by size: reading gigabytes to find a 40-byte string is not worth it.
     if not token:
@@ -167,7 +198,7 @@ def _refuse_files_with_token(output_dir: Path, token: str | None) -> None:
     files = sorted(
         p.relative_to(output_dir).as_posix() for p in output_dir.rglob("*") if p.is_file()
     )
-    for rel in filter_repo_objects(files, ignore_patterns=PUSH_IGNORE_PATTERNS):
+    for rel in filter_repo_objects(files, ignore_patterns=ignore_patterns):
         path = output_dir / rel
         if path.stat().st_size <= SCAN_LIMIT_BYTES and token.encode() in path.read_bytes():
             raise UserError(

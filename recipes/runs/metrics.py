@@ -1,7 +1,8 @@
 """Every evaluation number of both recipes: masked-token accuracy and its most-frequent-token
-floor, perplexity, next-sentence accuracy, classification accuracy/F1 and the majority-label
-baseline. Each is an `evaluate` module of this repository, recipes/evaluation/<name>/<name>.py,
-loaded by path (nothing from the Hub, so offline too); a user can `evaluate.load` the same path.
+floor, perplexity, next-sentence accuracy, minimal-pair accuracy, classification accuracy/F1 and
+the majority-label baseline. Each is an `evaluate` module of this repository,
+recipes/evaluation/<name>/<name>.py, loaded by path (nothing from the Hub, so offline too); a
+user can `evaluate.load` the same path.
 
 With the sparse head the model returns one logit row per masked token; with the stock head it
 returns (batch, seq, vocab). `preprocess_logits_for_metrics` reduces either to argmax ids
@@ -116,6 +117,29 @@ def compute_pretraining_metrics(eval_pred) -> dict:
     metrics["nsp_accuracy"] = nsp["accuracy"]
     metrics["nsp_majority_baseline_accuracy"] = nsp["majority_baseline_accuracy"]
     return metrics
+
+
+def minimal_pair_accuracy(good_scores, bad_scores, groups: dict | None = None) -> dict:
+    """The share of pairs whose good sentence scores strictly higher (ties wrong), overall and
+    per group ({field: {group: accuracy}}): the `minimal_pair_accuracy` module."""
+    return compute_metric(
+        "minimal_pair_accuracy", good_scores=good_scores, bad_scores=bad_scores, groups=groups
+    )
+
+
+def score_minimal_pairs(model, tokenizer, pairs, token_budget: int | None = None) -> dict:
+    """Score `pairs` (recipes/data/minimal_pairs.py) by pseudo-log-likelihood, good and bad
+    sentences in one batched pass: `minimal_pair_accuracy`'s result, and sentences/second."""
+    from recipes.models.pll import TOKEN_BUDGET, pseudo_log_likelihoods, timed
+
+    sentences = pairs.good + pairs.bad
+    scores, seconds = timed(
+        pseudo_log_likelihoods, model, tokenizer, sentences, token_budget or TOKEN_BUDGET
+    )
+    n = len(pairs.good)
+    result = minimal_pair_accuracy(scores[:n], scores[n:], pairs.groups or None)
+    result["sentences_per_second"] = len(sentences) / seconds if seconds else None
+    return result
 
 
 # ---------------------------------------------------------------------------------- classification

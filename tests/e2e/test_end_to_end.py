@@ -44,6 +44,7 @@ def test_outputs_are_complete(trained):
     assert (out / "loss_curve.png").stat().st_size > 1000
     card = (out / "README.md").read_text()
     assert "pipeline_tag: fill-mask" in card and "<mask>" in card
+    assert f'pipeline("fill-mask", model="{out}")' in card  # not pushed: loads from its folder
     assert "held-out masked-token accuracy" in run.stdout
     assert not list(out.glob("*.bin")) or list(out.glob("*.bin")) == [out / "training_args.bin"]
     # one final evaluation: Trainer's own at the last step, not a second one of the same weights

@@ -6,14 +6,12 @@ and a token given on the command line: it must never be written, logged or pushe
 """
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from helpers import REPO, tiny
+from helpers import run_against_hub as run
 from helpers.hub_server import run_hub_server
 from huggingface_hub import ModelCard
 
@@ -47,27 +45,6 @@ def hub(tmp_path_factory):
     assert server.unhandled == [], "a client used a route the fake Hub does not implement"
 
 
-def run(hub, module: str, *args: str, cwd: Path, token: str | None = None):
-    """`python -m module args` against the fake Hub: its own HF_HOME, no token but `token`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env |= {
-        "PYTHONPATH": str(REPO),
-        "HF_ENDPOINT": hub.url,  # read by huggingface_hub at import time
-        "HF_HOME": str(cwd / "hf_home"),  # no cached login, no shared cache
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_DATASETS_OFFLINE": "1",  # the text is local; only the Hub is 127.0.0.1
-        "NO_PROXY": "127.0.0.1",
-    }
-    if token is not None:
-        env["HF_TOKEN"] = token
-    cwd.mkdir(parents=True, exist_ok=True)  # an empty folder: a Hub id is not a local path
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-
-
 def files_containing(secret: str, *folders: Path) -> list[str]:
     return [
         str(path)
@@ -84,11 +61,11 @@ def tokenizer_repo(hub, tmp_path_factory, corpus_files):
         hub, "tokenizer_training.train_tokenizer",
         "--config", str(REPO / "tokenizer_training" / "configs" / "bytelevel-bpe.yaml"),
         "--train_files", *corpus_files, "--vocab_size", "800", "--output_dir", str(root / "tok"),
-        "--push_to_hub", "true", "--hub_model_id", "tiny-bpe",
+        "--push_to_hub", "true", "--hub_model_id", "tiny-bpe", "--language", "en",
         cwd=root / "work", token=GOOD,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return "alice/tiny-bpe", result
+    return "alice/tiny-bpe", result, root / "tok"
 
 
 @pytest.fixture(scope="module", params=list(FAMILY_CONFIGS))
@@ -106,11 +83,19 @@ def pushed(request, hub, tokenizer_repo, tmp_path_factory, corpus_files):
 
 
 def test_tokenizer_trainer_pushes_a_loadable_tokenizer(hub, tokenizer_repo):
-    repo_id, result = tokenizer_repo
+    repo_id, result, folder = tokenizer_repo
     assert f"Pushed to {hub.url}/{repo_id}/commit/" in result.stdout
     files = hub.files(repo_id)
-    assert set(files) == {"tokenizer.json", "tokenizer_config.json", "tokenizer_training_args.json"}
+    assert set(files) == {
+        "README.md", "tokenizer.json", "tokenizer_config.json", "tokenizer_training_args.json",
+    }  # fmt: skip
     assert json.loads(files["tokenizer_config.json"])["mask_token"] == "<mask>"
+    assert files["tokenizer.json"] == (folder / "tokenizer.json").read_bytes()
+    card = ModelCard(files["README.md"].decode())  # what it is, and how to load it from there
+    assert card.data.language == "en" and card.data.license == "apache-2.0"
+    assert "| vocabulary size | 800 |" in card.text and "`<mask>`" in card.text
+    assert "`macbeth_part.txt`, `sonnets.txt`" in card.text
+    assert f'AutoTokenizer.from_pretrained("{repo_id}")' in card.text
     assert not files_containing(GOOD, hub.root)  # (the pretraining run below loads it)
 
 

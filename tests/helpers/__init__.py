@@ -9,6 +9,34 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def hub_env(hub, cwd: Path, token: str | None = None) -> dict[str, str]:
+    """The environment of a process that talks to the fake Hub `hub`: its own HF_HOME, no
+    token but `token`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "HF_ENDPOINT": hub.url,  # read by huggingface_hub at import time
+        "HF_HOME": str(cwd / "hf_home"),  # no cached login, no shared cache
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_DATASETS_OFFLINE": "1",  # the text is local; only the Hub is 127.0.0.1
+        "NO_PROXY": "127.0.0.1",
+    }
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run_against_hub(hub, module: str, *args: str, cwd: Path, token: str | None = None):
+    """`python -m module args` against the fake Hub, in `cwd` (created empty if need be: a Hub
+    id is then not a local path)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd, env=hub_env(hub, cwd, token), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
 def run_module(module: str, *args: str, cwd=REPO, env=None, timeout=600):
     """Run `python -m module args` as a real process; return the CompletedProcess."""
     full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))

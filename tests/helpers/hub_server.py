@@ -1,10 +1,13 @@
 """A minimal Hugging Face Hub on 127.0.0.1 for tests (standard library only).
 
 It speaks just enough of the Hub's HTTP API for huggingface_hub 2.4's `whoami`, `create_repo`,
-`upload_folder`, `repo_info`/`model_info`, `list_repo_tree`, `get_paths_info`,
+`create_branch`, `list_repo_refs`, `upload_folder`, `repo_info`/`model_info`, `list_repo_tree`, `get_paths_info`,
 `hf_hub_download` and `snapshot_download`, hence for transformers' `from_pretrained(repo_id)`.
 `preupload` answers "regular" for every file, so uploads never touch LFS or Xet storage.
-Each repo has one branch, `main`; its files live on disk under `<root>/repos/<namespace>/<name>/`.
+Each repo starts with one branch, `main`, whose files live on disk under
+`<root>/repos/<namespace>/<name>/`; `create_branch` copies a branch into `<name>@<branch>/`,
+and every route takes a revision (a branch name or the commit at a branch's head), so
+`upload_folder(revision=...)`, `list_repo_refs` and `from_pretrained(id, revision=...)` work.
 
     with run_hub_server(tmp_path, tokens={"hf_good": "alice"}) as hub:
         HfApi(endpoint=hub.url, token="hf_good").create_repo("alice/tiny")
@@ -49,12 +52,12 @@ class HubError(Exception):
 
 
 @dataclass
-class Repo:
-    repo_id: str
-    private: bool
+class Branch:
+    """One branch of a repo: its files (a folder) and its commits, oldest first."""
+
+    name: str
     path: Path
-    created_at: str = field(default_factory=_now)
-    commits: list[str] = field(default_factory=list)  # oldest first; the last one is `main`
+    commits: list[str] = field(default_factory=list)
 
     @property
     def head(self) -> str:
@@ -64,6 +67,41 @@ class Repo:
         return sorted(
             p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()
         )
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    private: bool
+    path: Path  # the files of `main`; another branch's are in the folder `<path>@<branch>`
+    created_at: str = field(default_factory=_now)
+    branches: dict[str, Branch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.branches.setdefault("main", Branch("main", self.path))
+
+    @property
+    def commits(self) -> list[str]:  # `main`'s, oldest first
+        return self.branches["main"].commits
+
+    @property
+    def head(self) -> str:
+        return self.commits[-1]
+
+    def file_paths(self) -> list[str]:
+        return self.branches["main"].file_paths()
+
+    def branch(self, revision: str) -> Branch | None:
+        """The branch `revision` names: a branch name, or the commit at a branch's head."""
+        if revision in self.branches:
+            return self.branches[revision]
+        return next((b for b in self.branches.values() if b.head == revision), None)
+
+    def add_branch(self, name: str, start: Branch) -> Branch:
+        path = self.path.with_name(f"{self.path.name}@{name}")
+        shutil.copytree(start.path, path)
+        self.branches[name] = Branch(name, path, [start.head])
+        return self.branches[name]
 
 
 @dataclass
@@ -78,12 +116,19 @@ class FakeHub:
         default_factory=list
     )  # "METHOD /path", for assertions and debugging
     unhandled: list[str] = field(default_factory=list)  # requests no route matched
+    # cleared: every commit waits until it is set again (outside the lock: other requests go
+    # on); a test holds uploads back with it (a run killed while its checkpoints upload)
+    commits_open: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.commits_open.set()
+
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def files(self, repo_id: str) -> dict[str, bytes]:
-        """Every file of the repo's `main` branch, by path."""
-        repo = self.repos[repo_id]
-        return {p: (repo.path / p).read_bytes() for p in repo.file_paths()}
+    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+        """Every file of a branch of the repo (`main` unless `revision` names another), by path."""
+        branch = self.repos[repo_id].branches[revision]
+        return {p: (branch.path / p).read_bytes() for p in branch.file_paths()}
 
     def writable_namespaces(self, token: str) -> list[str]:
         user = self.tokens[token]
@@ -123,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
         for route_method, pattern, handler in ROUTES:
             match = pattern.fullmatch(url.path)
             if match and method in route_method.split("|"):
+                if handler is _Handler.commit:
+                    self.hub.commits_open.wait()
                 args = {k: unquote(v) for k, v in match.groupdict(default="").items()}
                 try:
                     with self.hub.lock:
@@ -178,7 +225,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return token
 
-    def _repo(self, repo_id: str, revision: str | None = None) -> Repo:
+    def _repo(self, repo_id: str, revision: str = "main") -> Branch:
+        """The branch `revision` names of a repo the request may read."""
+        repo = self._readable(repo_id)
+        branch = repo.branch(revision)
+        if branch is None:
+            raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        return branch
+
+    def _readable(self, repo_id: str) -> Repo:
         token = self._token()  # an invalid token is refused even on public repos
         repo = self.hub.repos.get(repo_id)
         readable = repo is not None and (
@@ -187,11 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if not readable:
             raise HubError(404, "Repository not found", "RepoNotFound")
-        if revision is not None and revision not in ("main", repo.head):
-            raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         return repo
 
-    def _entry(self, repo: Repo, path: str) -> dict[str, Any]:
+    def _entry(self, repo: Branch, path: str) -> dict[str, Any]:
         target = repo.path / path
         if target.is_file():
             data = target.read_bytes()
@@ -238,19 +291,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub.repos[repo_id] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo.head[:24]})
 
+    def create_branch(self, repo_id: str, branch: str) -> None:
+        self._require_write(repo_id.split("/")[0])
+        repo = self._readable(repo_id)
+        start = json.loads(self._body() or b"{}").get("startingPoint", "main")
+        if branch in repo.branches:
+            raise HubError(409, f"Reference refs/heads/{branch} already exists")
+        source = repo.branch(start)
+        if source is None:
+            raise HubError(404, f"Invalid rev id: {start}", "RevisionNotFound")
+        repo.add_branch(branch, source)
+        self._send(200, {})
+
+    def refs(self, repo_id: str) -> None:
+        repo = self._readable(repo_id)
+        branches = [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": branch.head}
+            for name, branch in sorted(repo.branches.items())
+        ]
+        self._send(200, {"branches": branches, "converts": [], "tags": [], "pullRequests": []})
+
     def validate_yaml(self) -> None:
         self._body()
         self._send(200, {"errors": [], "warnings": []})
 
     def model_info(self, repo_id: str, revision: str = "") -> None:
-        repo = self._repo(repo_id, revision or "main")
+        repo, branch = self._readable(repo_id), self._repo(repo_id, revision or "main")
         siblings = []
-        for p in repo.file_paths():
-            entry = self._entry(repo, p)
+        for p in branch.file_paths():
+            entry = self._entry(branch, p)
             siblings.append({"rfilename": p, "size": entry["size"], "blobId": entry["oid"]})
         self._send(200, {
-            "_id": repo.head[:24], "id": repo_id, "modelId": repo_id,
-            "author": repo_id.split("/")[0], "sha": repo.head, "private": repo.private,
+            "_id": branch.head[:24], "id": repo_id, "modelId": repo_id,
+            "author": repo_id.split("/")[0], "sha": branch.head, "private": repo.private,
             "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
             "library_name": "transformers", "createdAt": repo.created_at,
             "lastModified": repo.created_at, "siblings": siblings,
@@ -260,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_id, revision)
         prefix = PurePosixPath(path) if path else None
         if prefix and not (repo.path / path).is_dir():
-            raise HubError(404, f"{path} does not exist on main", "EntryNotFound")
+            raise HubError(404, f"{path} does not exist on {revision}", "EntryNotFound")
         recursive = self.query.get("recursive", ["false"])[0].lower() in ("1", "true")
         entries: dict[str, dict[str, Any]] = {}
         for p in repo.file_paths():
@@ -348,6 +421,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., None]]] = [
         ("GET", r"/api/whoami-v2", _Handler.whoami),
         ("POST", r"/api/repos/create", _Handler.create_repo),
         ("POST", r"/api/validate-yaml", _Handler.validate_yaml),
+        ("POST", rf"/api/models/{_REPO}/branch/(?P<branch>[^/]+)", _Handler.create_branch),
+        ("GET", rf"/api/models/{_REPO}/refs", _Handler.refs),
         ("GET", rf"/api/models/{_REPO}(?:/revision/{_REV})?", _Handler.model_info),
         ("GET", rf"/api/models/{_REPO}/tree/{_REV}(?:/(?P<path>.+))?", _Handler.tree),
         ("POST", rf"/api/models/{_REPO}/paths-info/{_REV}", _Handler.paths_info),

@@ -28,6 +28,7 @@ PARTS = [
             "recipes.finetune_arguments",
             "recipes.help",
             "recipes.old_names",
+            "recipes.push_arguments",
         ],
     ),
     ("runs", ["recipes.runs"]),

@@ -27,7 +27,13 @@ from recipes.runs.metrics import (
     perplexity,
 )
 
-MODULES = ("masked_accuracy", "perplexity_from_loss", "classification", "majority_baseline")
+MODULES = (
+    "masked_accuracy",
+    "perplexity_from_loss",
+    "classification",
+    "majority_baseline",
+    "minimal_pair_accuracy",
+)
 
 
 def test_every_metric_is_a_module_folder_with_its_documentation():
@@ -168,6 +174,7 @@ def test_modules_load_and_compute_with_the_network_blocked(monkeypatch):
         assert perplexity(1.0) == math.e
         assert compute_classification_metrics(EvalPrediction(np.eye(2), np.array([0, 1])), 2)
         assert majority_baseline([0], [0, 1], 2)["label"] == 0
+        assert metrics.minimal_pair_accuracy([1.0], [0.0])["accuracy"] == 1.0
         assert load_metric.cache_info().currsize == len(MODULES)
         copied = Path(sys.modules[type(load_metric("masked_accuracy")).__module__].__file__)
         assert not copied.is_relative_to(REPO)  # run from evaluate's module cache

@@ -70,3 +70,13 @@ def test_training_args_are_recorded(bpe_dir):
     meta = json.loads((bpe_dir / "tokenizer_training_args.json").read_text())
     assert meta["tokenizer_args"]["vocab_size"] == 2000
     assert meta["tokenizer_args"]["min_frequency"] == 2
+
+
+def test_the_tokenizer_card_says_what_it_is_and_loads_it_from_its_folder(bpe_dir):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(bpe_dir / "README.md")
+    assert card.data.license == "apache-2.0" and "tokenizer" in card.data.tags
+    assert "| algorithm | byte-level BPE |" in card.text
+    assert "| vocabulary size | 2,000 |" in card.text
+    assert f'AutoTokenizer.from_pretrained("{bpe_dir}")' in card.text
