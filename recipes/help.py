@@ -85,7 +85,8 @@ HELP_SECTIONS = {
 HELP_OVERRIDES = {
     "push_to_hub": "Push the model, its tokenizer, card and run_config.yaml to the Hub once, at "
     "the end of the run (recipes/runs/finish.py); the token and the repo are checked before "
-    "training. `hub_strategy: checkpoint` pushes checkpoints along the way too.",
+    "training. `push_revisions` also pushes each checkpoint to a branch of its own as it is "
+    "saved; `hub_strategy: checkpoint`, the latest one to the main branch.",
     "hub_model_id": "The Hub repository push_to_hub writes: `user/name`, or `name` in your own "
     "namespace. Unset: output_dir's folder name.",
     "resume_from_checkpoint": "A checkpoint-N folder to resume from (optimizer, schedule, RNG "

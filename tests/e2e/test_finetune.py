@@ -343,12 +343,20 @@ def test_a_model_folder_that_does_not_exist(bad, tmp_path):
     assert "is not a folder" in bad(model=tmp_path / "no-such-model")
 
 
-def test_overwrite_output_dir_forgets_the_runs_a_killed_command_finished(bad, tmp_path):
-    finished = tmp_path / "o" / comparison.RUNS_FOLDER / "pretrained-86-0.0001-42"
+def test_overwrite_output_dir_forgets_the_runs_a_killed_command_finished(bad, labelled, tmp_path):
+    finished = tmp_path / "o" / comparison.RUNS_FOLDER / "pretrained-1-0.5-7"  # no real run's
     finished.mkdir(parents=True)
     (finished / RESULT_FILE).write_text("{}")
     bad("--text_column", "sentence", "--overwrite_output_dir", "true")  # stops after the start
-    assert not finished.parent.exists()
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [comparison.RUNS_FOLDER]
+    assert finished.is_dir()  # a refused run leaves output_dir as it was
+    single, _ = labelled
+    ft.main.__wrapped__(
+        FAST + ["--model_name_or_path", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "o")]
+        + ["--train_files", str(single["train"]), "--test_files", str(single["test"])]
+        + ["--text_column", "line", "--label_column", "kind", "--overwrite_output_dir", "true"]
+    )  # fmt: skip
+    assert not finished.exists()  # a run that went ahead forgot it
 
 
 def test_a_hub_split_that_does_not_exist(tmp_path, bpe_tokenizer_dir):

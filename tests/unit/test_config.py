@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 import torch
 import yaml
@@ -13,7 +14,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
-from recipes import finetune_classification, pretrain_bert, pretrain_mlm
+from recipes import finetune_classification, pretrain_bert, pretrain_mlm, run_folder
 from recipes.errors import UserError
 from recipes.models.families import MLM_FAMILIES
 from recipes.runs.starting_point import starting_point
@@ -513,3 +514,30 @@ def test_fields_a_recipe_does_not_take_are_refused_not_ignored(parse, flags, mes
     parse(data)  # the defaults alone pass
     with pytest.raises(UserError, match=message):
         parse([*data, *flags])
+
+
+# ---- a local folder not made yet is named as such, not looked up on the Hub -----------------
+@pytest.mark.parametrize(
+    "path, local",
+    [
+        ("outputs/my-tokenizer", True),  # a fresh clone: no outputs/ yet, still a folder
+        ("data/corpus", True),
+        ("./tok", True),
+        ("a/b/c", True),
+        ("answerdotai/ModernBERT-base", False),
+        ("roberta-base", False),
+    ],
+)
+def test_what_can_only_be_a_local_folder(path, local, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing exists here
+    assert run_folder.looks_local(path) is local
+    if local:
+        with pytest.raises(UserError, match=rf"`x: {re.escape(path)}` is not a folder: no such"):
+            run_folder.require_folder_or_hub_id(path, "x")
+
+
+def test_an_id_the_hub_was_not_asked_for_offline_says_so(monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "is_offline_mode", lambda: True)
+    message = str(run_folder.not_found_anywhere("me/tok", "x", "set HF_HUB_OFFLINE=0 to ..."))
+    assert "HF_HUB_OFFLINE is set, so the Hub was not asked" in message
+    assert "HF_HUB_OFFLINE=0" not in message  # the wrong fix for a folder not made yet
