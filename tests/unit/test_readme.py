@@ -90,8 +90,8 @@ def test_the_readme_names_the_two_commands():
 
 def test_the_readme_is_a_manual_with_own_data_near_the_top():
     lines = TEXT.splitlines()
-    # publishing, evaluating and time budgets each have a step of their own in the manual
-    assert len(lines) <= 520, f"README.md has {len(lines)} lines: move narratives to docs/"
+    # publishing, evaluating, time budgets and a fourth family each have their place in the manual
+    assert len(lines) <= 530, f"README.md has {len(lines)} lines: move narratives to docs/"
     own_data = next(i for i, line in enumerate(lines, 1) if line == "## Train on your own text")
     assert own_data <= 130, f"the own-data section starts at line {own_data}"
     assert "https://huggingface.co/blog/how-to-train" in TEXT  # the tutorial, named and linked
