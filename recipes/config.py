@@ -43,6 +43,7 @@ from recipes.old_names import (
     RUN_MLM_NOOPS,
 )
 from recipes.precision import resolve_bf16
+from recipes.settings_record import describe_settings, drop_demo_data, recorded_values
 
 
 def model_overrides(model_config_args) -> dict:
@@ -52,19 +53,6 @@ def model_overrides(model_config_args) -> dict:
 
 # Values resolved when the run starts; run_config.yaml records `auto`, so a rerun decides anew.
 AUTO_FIELDS = ("bf16", "disable_tqdm")
-
-# What a YAML says about its own data, and what happens instead when the command line gives
-# other data (train_files or dataset_name): the demo's held-out plays, its Hub dataset, its
-# language and license would otherwise describe the user's corpus and land on their card.
-DATA_DESCRIPTIONS = {
-    "train_files": "",
-    "dataset_name": "",
-    "dataset_config_name": "",
-    "validation_files": ", so a share of it is held out instead (or set --validation_files)",
-    "test_files": ", so a share of it is held out instead (or set --test_files)",
-    "language": "; it names that file's language (set --language for yours)",
-    "license": "; it was chosen for that file's data, so the default applies (or set --license)",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +208,7 @@ def parse_config(
             origins[key] = config_path
     values.update(cli)
     origins.update(dict.fromkeys(cli, "command line"))
-    dropped = _drop_demo_data(values, origins)
+    dropped = drop_demo_data(values, origins)
     precision_reason = _resolve_autos(values, origins)
     if asked_help:
         recorded = recorded_values(values, origins)
@@ -250,7 +238,7 @@ def parse_config(
         raise UserError(f"invalid training argument: {err}") from None
     except TypeError as err:
         raise UserError(f"invalid config value: {err}") from None
-    report = _describe_settings(parsed, values, origins, dropped)
+    report = describe_settings(parsed, values, origins, dropped)
     for args in parsed:
         if isinstance(args, TrainingArguments):
             _check_launch(args)
@@ -298,47 +286,6 @@ def _quiet_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def recorded_values(values: dict, origins: dict) -> dict:
-    """What run_config.yaml records: every value, but none detected on this machine. `bf16:
-    auto` and `disable_tqdm: auto` stay `auto` and a `use_cpu` derived from the missing GPU is
-    left out, so a rerun on another machine (a GPU one, a CPU without native bf16, a terminal)
-    detects them again instead of inheriting this one's answer. Secrets are never recorded."""
-    recorded = {}
-    for key, value in values.items():
-        origin = str(origins.get(key, ""))
-        if is_secret(key) or (origin.startswith("derived") and key == "use_cpu"):
-            continue
-        recorded[key] = "auto" if origin.startswith(f"derived: {key} auto") else value
-    return recorded
-
-
-def _drop_demo_data(values: dict, origins: dict) -> list[str]:
-    """A YAML's DATA_DESCRIPTIONS go with *its* data: given train_files or dataset_name on the
-    command line, the ones the YAML set are dropped (the field's default applies unless the
-    command line sets it too). Returns one line per dropped field, saying why."""
-    given = [k for k in ("train_files", "dataset_name") if origins.get(k) == "command line"]
-    notes = []
-    for key, then in DATA_DESCRIPTIONS.items():
-        source = origins.get(key)
-        if given and key in values and source not in ("command line", "recipe default"):
-            notes.append(
-                f"{key} from {source} not used: {' and '.join(given)} was given on the "
-                f"command line{then}"
-            )
-            del values[key], origins[key]
-    return notes
-
-
-def setting_origin(training_args, key: str) -> str:
-    """Where a setting came from (a YAML file, the command line, a default), for messages."""
-    return getattr(training_args, "run_settings", {}).get("origins", {}).get(key, "a default")
-
-
-def is_secret(key: str) -> bool:
-    """hub_token and the like, never printed or written down; not tokenizer_name_or_path."""
-    return "token" in key.lower().split("_")
-
-
 def peek(argv: list[str] | None, key: str) -> str | None:
     """A field's value from the command line or the `--config` YAML, before the full parse (a
     recipe needs `model_type` to know which model fields exist)."""
@@ -363,28 +310,6 @@ def peek(argv: list[str] | None, key: str) -> str | None:
         if isinstance(loaded, dict) and loaded.get(key) is not None:
             found = str(loaded[key])
     return found
-
-
-def _describe_settings(parsed, values: dict, origins: dict, dropped=()) -> str:
-    """Every setting that differs from its dataclass default, where it came from, and what a
-    YAML set that this run does not use."""
-    defaults = {}
-    for args in parsed:
-        for f in dataclasses.fields(args):
-            if f.default is not dataclasses.MISSING:
-                defaults[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                defaults[f.name] = f.default_factory()
-    rows = [
-        f"  {key}: {values[key]!r}  ({origins[key]})"
-        for key in sorted(values)
-        if not is_secret(key) and values[key] != defaults.get(key, dataclasses.MISSING)
-    ]
-    text = "settings that differ from the defaults (where each came from):\n" + "\n".join(rows)
-    if dropped:
-        text += "\nnot carried over (they describe the YAML's own data):\n"
-        text += "\n".join(f"  {note}" for note in dropped)
-    return text
 
 
 def _check_launch(training_args) -> None:

@@ -15,7 +15,7 @@ import textwrap
 import yaml
 from transformers import TrainingArguments
 
-from recipes.models.families import DERIVED
+from recipes.models.families import DERIVED_FROM_TOKENIZER
 from recipes.shape_arguments import SHAPE_DERIVED_UNLESS_SET
 
 HELP_FLAGS = ("-h", "--help", "--help-all")
@@ -269,9 +269,9 @@ def _shape_summary(shape, values: dict, origins: dict) -> str:
             lines.append(f"Unless set: {'; '.join(derived)}.")
     for source, settings in set_here.items():
         lines.append(f"Set by {source}: {', '.join(settings)}.")
-    lines.append(f"From the tokenizer, not settable: {', '.join(DERIVED)}.")
+    lines.append(f"From the tokenizer, not settable: {', '.join(DERIVED_FROM_TOKENIZER)}.")
     not_settable = getattr(shape, "not_settable", {})
-    fixed = [f"{n} ({why})" for n, why in not_settable.items() if n not in DERIVED]
+    fixed = [f"{n} ({why})" for n, why in not_settable.items() if n not in DERIVED_FROM_TOKENIZER]
     if fixed:  # the family's record fixes them (recipes/models/families.py `fixed_config`)
         lines.append(f"Fixed by the family, not settable: {', '.join(fixed)}.")
     return "\n\n".join(lines)

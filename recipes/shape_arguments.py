@@ -2,7 +2,7 @@
 of the family's config class, generated from the class itself, so every field it has is accepted
 and a misspelt one is an unknown key. Unset fields keep the family's value (its record's
 `config_defaults`), else the class's own default, or are derived: SHAPE_DERIVED_UNLESS_SET, and
-the family record's DERIVED (from the tokenizer) and `fixed_config` (not settable).
+DERIVED_FROM_TOKENIZER and the family record's `fixed_config` (not settable).
 """
 
 import dataclasses
@@ -11,7 +11,7 @@ from functools import cache
 
 from transformers import PretrainedConfig
 
-from recipes.models.families import DERIVED, FAMILIES, MLM_FAMILIES
+from recipes.models.families import DERIVED_FROM_TOKENIZER, FAMILIES, MLM_FAMILIES
 
 # Model-shape fields that, unset, are worked out by the recipe rather than left to the config
 # class (recipes/models/families.py build_config).
@@ -80,7 +80,7 @@ def shape_arguments(family: str) -> type:
     spec = FAMILIES[family]
     fixed = {name: why for name, (_, why) in spec.fixed_config.items()}
     return model_config_arguments(
-        spec.config_class, DERIVED | fixed, spec.extra_fields, spec.config_defaults
+        spec.config_class, DERIVED_FROM_TOKENIZER | fixed, spec.extra_fields, spec.config_defaults
     )
 
 

@@ -34,7 +34,7 @@ from recipes.models.sparse_head import use_sparse_mlm_head
 _FROM_TOKENIZER = "it is copied from the tokenizer"
 
 
-DERIVED = {
+DERIVED_FROM_TOKENIZER = {
     "vocab_size": "the model's vocabulary is the tokenizer's, len(tokenizer); choose its size "
     "when training the tokenizer (tokenizer_training's `vocab_size`)",
     "pad_token_id": _FROM_TOKENIZER,

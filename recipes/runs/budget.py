@@ -29,8 +29,8 @@ import torch.distributed as dist
 from transformers import SchedulerType, TrainerCallback
 
 from recipes.budget_arguments import PretrainingArguments, parse_duration
-from recipes.config import setting_origin
 from recipes.errors import UserError
+from recipes.settings_record import setting_origin
 
 RECORD = "time_budget"  # the key in trainer_state.json's stateful_callbacks
 # max_steps while the clock decides: Trainer needs a number to size its epochs, and a budget

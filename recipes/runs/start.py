@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 from transformers import set_seed
 
-from recipes.config import is_secret
 from recipes.errors import UserError, on_interrupt
 from recipes.help import running_module
 from recipes.precision import warn_if_slow_bf16
@@ -28,6 +27,7 @@ from recipes.run_folder import (
     require_output_folder,
 )
 from recipes.runs import hub
+from recipes.settings_record import is_secret
 
 # output_dir/_runs/<run name>/: fine-tuning keeps each finished run of its grid there
 RUNS_FOLDER = "_runs"

@@ -12,7 +12,7 @@ from functools import partial
 from torch import nn
 from transformers import PretrainedConfig
 
-from recipes.config import model_overrides, peek, setting_origin
+from recipes.config import model_overrides, peek
 from recipes.data.tokenizer import load_tokenizer
 from recipes.errors import UserError
 from recipes.models.checkpoints import (
@@ -25,6 +25,7 @@ from recipes.models.checkpoints import (
 )
 from recipes.models.families import FAMILIES, attn_implementation, build_config, build_model
 from recipes.models.vocabulary import check_same_vocabulary, extend_vocabulary
+from recipes.settings_record import setting_origin
 
 
 def starting_defaults(argv: list[str] | None, family: str) -> dict:

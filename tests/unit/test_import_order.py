@@ -30,6 +30,7 @@ PARTS = [
             "recipes.help",
             "recipes.old_names",
             "recipes.push_arguments",
+            "recipes.settings_record",
         ],
     ),
     ("runs", ["recipes.runs"]),
