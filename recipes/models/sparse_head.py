@@ -79,20 +79,20 @@ def sparse_mlm_forward(
     )
 
 
-def use_sparse_mlm_head(model, family) -> None:
-    """Swap in the sparse forward on this instance, with the heads the family's record
+def use_sparse_mlm_head(model, spec) -> None:
+    """Swap in the sparse forward on this instance, with the heads the family's record `spec`
     (recipes/models/families.py `Family`: `mlm_head`, `mlm_head_args`, `nsp_head`) names.
 
     The class stays the stock one (the family's `model_class`), so `save_pretrained`
     records the stock architecture and the checkpoint loads anywhere with no custom code; and
     since the change lives in `forward`, DDP/FSDP/DeepSpeed wrappers (which call forward) keep
     it. The heads are named, not held, so a deep copy of the model uses its own."""
-    if not family.mlm_head:
+    if not spec.mlm_head:
         raise ValueError(f"no sparse masked-LM head for {type(model).__name__}")
     forward = functools.partial(
         sparse_mlm_forward,
-        mlm_head=family.mlm_head,
-        mlm_head_args=family.mlm_head_args,
-        nsp_head=family.nsp_head,
+        mlm_head=spec.mlm_head,
+        mlm_head_args=spec.mlm_head_args,
+        nsp_head=spec.nsp_head,
     )
     model.forward = types.MethodType(forward, model)
