@@ -157,24 +157,32 @@ def check_json_lines(files: list[str], field: str) -> None:
                 except ValueError:
                     pass  # not one JSON document: read it as JSON Lines
         with open_bytes(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError as err:
-                    reason = f"{err.msg} at column {err.colno}" if hasattr(err, "colno") else err
-                    raise UserError(
-                        f"`{field}`: {path} line {lineno} is not valid JSON ({reason}). Each "
-                        'line of a .jsonl file is one JSON object, e.g. {"text": "...", '
-                        '"label": "..."}: fix or delete that line.'
-                    ) from None
-                if not isinstance(row, dict):
-                    raise UserError(
-                        f"`{field}`: {path} line {lineno} is a JSON {type(row).__name__}, not an "
-                        'object. Each line of a .jsonl file is one JSON object, e.g. {"text": '
-                        '"...", "label": "..."}: fix or delete that line.'
-                    )
+            for _ in json_objects(fh, f"`{field}`: {path}", '{"text": "...", "label": "..."}'):
+                pass
+
+
+def json_objects(lines, where: str, example: str):
+    """(line number, object) for each non-empty line of JSON Lines. The first line that is not
+    a JSON object stops with `where` (the setting and file), the line, what is wrong and the
+    fix; the json module's own error names neither file nor line."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            reason = f"{err.msg} at column {err.colno}" if hasattr(err, "colno") else err
+            raise UserError(
+                f"{where} line {lineno} is not valid JSON ({reason}). Each line of a .jsonl "
+                f"file is one JSON object, e.g. {example}: fix or delete that line."
+            ) from None
+        if not isinstance(row, dict):
+            raise UserError(
+                f"{where} line {lineno} is a JSON {type(row).__name__}, not an object. Each "
+                f"line of a .jsonl file is one JSON object, e.g. {example}: fix or delete that "
+                "line."
+            )
+        yield lineno, row
 
 
 def has_blank_line(path) -> bool:

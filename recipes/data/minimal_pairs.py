@@ -8,10 +8,10 @@ the file's first pair has (BLiMP's `field`, `linguistics_term`, `UID`) groups th
 and then every pair must have it. Other keys (BLiMP's `pairID`, ...) are ignored.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recipes.data.files import json_objects
 from recipes.errors import UserError
 
 REQUIRED = ("sentence_good", "sentence_bad")
@@ -48,22 +48,7 @@ def load_minimal_pairs(path: str, option: str = "--minimal_pairs") -> MinimalPai
             lines = list(fh)
         except UnicodeDecodeError as err:
             raise UserError(f"{where} is not UTF-8 ({err.reason}): convert it.") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            reason = f"{err.msg} at column {err.colno}" if hasattr(err, "colno") else err
-            raise UserError(
-                f"{where} line {lineno} is not valid JSON ({reason}): each line is one JSON "
-                f"object, e.g. {EXAMPLE}. Fix or delete that line."
-            ) from None
-        if not isinstance(row, dict):
-            raise UserError(
-                f"{where} line {lineno} is a JSON {type(row).__name__}, not an object: each line "
-                f"is one JSON object, e.g. {EXAMPLE}."
-            )
+    for lineno, row in json_objects(lines, where, EXAMPLE):
         if not pairs.good:  # the first pair decides which groups the file has
             pairs.groups = {name: [] for name in GROUP_FIELDS if name in row}
         for name in REQUIRED:

@@ -10,7 +10,6 @@ character) divides a sentence's summed log-probability by a count that does not 
 tokenizer, so it compares any two models scored on the same text.
 """
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -30,21 +29,11 @@ from recipes.models.families import FAMILIES
 from recipes.models.pll import encode_for_scoring, pseudo_log_likelihoods, timed
 from recipes.run_folder import RUN_CONFIG, read_run_config
 from recipes.runs.metrics import masked_accuracy, perplexity
+from recipes.settings_record import dataclass_defaults
 
 # The share of tokens masked for masked accuracy: BERT's 15%, whatever rate a run trained at,
 # so that runs trained at other rates are measured alike.
 EVAL_MLM_PROBABILITY = 0.15
-
-
-def _defaults(*classes) -> dict:
-    values = {}
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                values[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                values[f.name] = f.default_factory()
-    return values
 
 
 def run_settings(run: Path) -> tuple[dict, str]:
@@ -59,7 +48,7 @@ def held_out_texts(run: Path, limit: int) -> tuple[list[str], str]:
     from the data its run_config.yaml names."""
     settings, recipe = run_settings(run)
     bert = recipe.endswith("pretrain_bert")
-    args = SimpleNamespace(**(_defaults(DataArguments, BertArguments) | settings))
+    args = SimpleNamespace(**(dataclass_defaults(DataArguments, BertArguments) | settings))
     try:
         if bert:
             split = load_documents(args, args)["validation"]
@@ -87,7 +76,7 @@ def held_out_texts(run: Path, limit: int) -> tuple[list[str], str]:
 def file_texts(files: list[str], limit: int) -> tuple[list[str], str]:
     """The first `limit` passages of `--files`, read as training data is (text_sample_by auto:
     blank-line paragraphs, else lines; .jsonl/.parquet/.csv: the `text` column)."""
-    args = SimpleNamespace(**(_defaults(DataArguments) | {"train_files": files}))
+    args = SimpleNamespace(**(dataclass_defaults(DataArguments) | {"train_files": files}))
     split = load_raw_datasets(args, split_validation=False)["train"]
     texts = [t for t in split.select(range(min(limit, len(split))))["text"] if t.strip()]
     return texts, f"{', '.join(files)} ({len(texts)} passages)"

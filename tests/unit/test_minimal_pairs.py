@@ -35,7 +35,7 @@ GOOD = '{"sentence_good": "a b.", "sentence_bad": "b a.", "UID": "order"}'
 @pytest.mark.parametrize(
     "lines, says",
     [
-        ([GOOD, "{not json"], ["line 2 is not valid JSON", "Fix or delete that line"]),
+        ([GOOD, "{not json"], ["line 2 is not valid JSON", "fix or delete that line"]),
         ([GOOD, '["a", "b"]'], ["line 2 is a JSON list, not an object"]),
         (['{"sentence_good": "a b."}'], ["line 1 has no `sentence_bad`", "needs both"]),
         (['{"sentence_good": "", "sentence_bad": "b"}'], ["line 1 has an empty or non-string `sentence_good`"]),
