@@ -8,7 +8,8 @@ take at most three quarters of the extra text in extra memory: holding the file 
 strings, Arrow tables or token ids) would take at least its size. One long read of a stream
 checks that RSS stays flat as more of it is read. (Measured: ~+11 MB for tokenizer training;
 for pretraining, which reads only the start of the stream, a step of ~20 MB, the same at 60 and
-150 MB; +14 MB over the last 45 MB of a 60 MB stream.) The 2 GB measurements in the README use the same generator:
+150 MB; +14 MB over the last 45 MB of a 60 MB stream.) The 2 GB measurements in the README
+use the same generator:
 
     python tests/e2e/test_memory.py /tmp/corpus-2g.txt 2000
     python tests/e2e/test_memory.py /tmp/corpus-2g-lines.txt 2000 --no-blank-lines
