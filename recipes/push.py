@@ -12,14 +12,11 @@ down. Pushing the same folder again sends nothing that did not change, and says 
 in recipes/publishing/; every option is in `--help`.
 """
 
-import contextlib
-import io
 import os
 import sys
 
 from recipes.config import parse_config
 from recipes.errors import exit_on_user_error
-from recipes.help import HELP_FLAGS
 from recipes.publishing.publish import publish
 from recipes.push_arguments import PushArguments
 
@@ -29,9 +26,7 @@ def main(argv=None) -> str:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):  # the folder, given first without its flag
         argv = ["--output_dir", *argv]
-    quiet = not set(HELP_FLAGS) & set(argv)  # the settings it lists: here, the command line itself
-    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-        (args,) = parse_config([PushArguments], argv)
+    (args,) = parse_config([PushArguments], argv)  # prints nothing: no settings report here
     if args.hub_token:  # huggingface_hub reads HF_TOKEN per request; nothing writes it down
         os.environ["HF_TOKEN"] = args.hub_token
     return publish(
